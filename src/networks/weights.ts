@@ -1,0 +1,113 @@
+/**
+ * Named parameters for a network, checked against what the architecture asks for. Networks take
+ * their parameters by the official PyTorch state_dict names and shapes; layout conversion
+ * (PyTorch OIHW convolution kernels to tfjs HWIO, Linear [out, in] to [in, out]) happens here,
+ * once, at load time. After building, `finish()` reports every missing, mis-shaped and unexpected
+ * key in one error, so a user sees the whole mismatch at once.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { RawTensor, TensorMap } from '../checkpoint/types.js';
+
+export class WeightError extends Error {
+  constructor(
+    message: string,
+    readonly missing: string[],
+    readonly misshaped: string[],
+    readonly unexpected: string[],
+  ) {
+    super(message);
+    this.name = 'WeightError';
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+export class WeightStore {
+  private readonly used = new Set<string>();
+  private readonly missing: string[] = [];
+  private readonly misshaped: string[] = [];
+  private readonly created: tf.Tensor[] = [];
+
+  /** `ignore` lists key patterns that may be present without being used (e.g. EMA bookkeeping). */
+  constructor(
+    private readonly tensors: TensorMap,
+    private readonly ignore: RegExp[] = [],
+  ) {}
+
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  /** Raw access (shape-checked), in the checkpoint's own layout. */
+  raw(name: string, shape: readonly number[]): tf.Tensor | undefined {
+    const t = this.tensors.get(name);
+    if (!t) {
+      this.missing.push(`${name} ${JSON.stringify(shape)}`);
+      return undefined;
+    }
+    this.used.add(name);
+    if (!sameShape(t.shape, shape)) {
+      this.misshaped.push(
+        `${name}: checkpoint ${JSON.stringify(t.shape)}, expected ${JSON.stringify(shape)}`,
+      );
+      return undefined;
+    }
+    const out = tf.tensor(toFloat(t), [...shape], 'float32');
+    this.created.push(out);
+    return out;
+  }
+
+  /** A parameter kept in its checkpoint layout (biases, norms, embeddings). Placeholder zeros when absent. */
+  take(name: string, shape: readonly number[]): tf.Tensor {
+    return this.raw(name, shape) ?? this.placeholder(shape);
+  }
+
+  /** A Conv2d weight: checkpoint [out, in, kh, kw] -> tfjs filter [kh, kw, in, out]. */
+  conv2d(name: string, outCh: number, inCh: number, kh: number, kw: number): tf.Tensor4D {
+    const t = this.raw(name, [outCh, inCh, kh, kw]);
+    if (!t) return this.placeholder([kh, kw, inCh, outCh]) as tf.Tensor4D;
+    const out = tf.transpose(t, [2, 3, 1, 0]) as tf.Tensor4D;
+    this.created.push(out);
+    return out;
+  }
+
+  /** A Linear weight: checkpoint [out, in] -> [in, out] for x @ W. Also accepts 1x1 conv weights [out, in, 1, 1]. */
+  linear(name: string, outF: number, inF: number, asConv1x1 = false): tf.Tensor2D {
+    const t = this.raw(name, asConv1x1 ? [outF, inF, 1, 1] : [outF, inF]);
+    if (!t) return this.placeholder([inF, outF]) as tf.Tensor2D;
+    const out = tf.transpose(t.reshape([outF, inF])) as tf.Tensor2D;
+    this.created.push(out);
+    return out;
+  }
+
+  /** Throw one error naming every missing, mis-shaped and unexpected key; free the checkpoint-layout copies. */
+  finish(what: string): void {
+    const unexpected = [...this.tensors.keys()].filter(
+      (k) => !this.used.has(k) && !this.ignore.some((re) => re.test(k)),
+    );
+    if (this.missing.length || this.misshaped.length || unexpected.length) {
+      const parts: string[] = [];
+      if (this.missing.length) parts.push(`missing keys: ${this.missing.join(', ')}`);
+      if (this.misshaped.length) parts.push(`mis-shaped keys: ${this.misshaped.join('; ')}`);
+      if (unexpected.length) parts.push(`unexpected keys: ${unexpected.join(', ')}`);
+      throw new WeightError(
+        `${what}: checkpoint does not match the architecture (${parts.join(' | ')})`,
+        this.missing,
+        this.misshaped,
+        unexpected,
+      );
+    }
+  }
+
+  private placeholder(shape: readonly number[]): tf.Tensor {
+    const z = tf.zeros([...shape]);
+    this.created.push(z);
+    return z;
+  }
+}
+
+function toFloat(t: RawTensor): Float32Array {
+  return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+}
