@@ -6,7 +6,10 @@ export interface RawTensor {
   /** dtype as stored in the file. */
   dtype: CheckpointDType;
   shape: number[];
-  /** Values in C order. Floating types are widened to float32; integer types to Int32 (int64 clamped). */
+  /**
+   * Values in C order. Floating types are widened to Float32Array; int64/int32/int16/int8 to Int32Array
+   * (int64 clamped to the int32 range); uint8 and bool (as 0/1) to Uint8Array.
+   */
   data: Float32Array | Int32Array | Uint8Array;
 }
 
