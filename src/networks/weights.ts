@@ -68,18 +68,14 @@ export class WeightStore {
   conv2d(name: string, outCh: number, inCh: number, kh: number, kw: number): tf.Tensor4D {
     const t = this.raw(name, [outCh, inCh, kh, kw]);
     if (!t) return this.placeholder([kh, kw, inCh, outCh]) as tf.Tensor4D;
-    const out = tf.transpose(t, [2, 3, 1, 0]) as tf.Tensor4D;
-    this.created.push(out);
-    return out;
+    return this.relayout(t, () => tf.transpose(t, [2, 3, 1, 0]) as tf.Tensor4D);
   }
 
   /** A Linear weight: checkpoint [out, in] -> [in, out] for x @ W. Also accepts 1x1 conv weights [out, in, 1, 1]. */
   linear(name: string, outF: number, inF: number, asConv1x1 = false): tf.Tensor2D {
     const t = this.raw(name, asConv1x1 ? [outF, inF, 1, 1] : [outF, inF]);
     if (!t) return this.placeholder([inF, outF]) as tf.Tensor2D;
-    const out = tf.transpose(t.reshape([outF, inF])) as tf.Tensor2D;
-    this.created.push(out);
-    return out;
+    return this.relayout(t, () => tf.transpose(tf.reshape(t, [outF, inF])) as tf.Tensor2D);
   }
 
   /** Throw one error naming every missing, mis-shaped and unexpected key; free the checkpoint-layout copies. */
@@ -101,10 +97,53 @@ export class WeightStore {
     }
   }
 
+  /** Number of tensors this store currently owns. */
+  get tensorCount(): number {
+    return this.created.length;
+  }
+
+  /** Free every tensor handed out by this store (and so every block built from it). Idempotent. */
+  dispose(): void {
+    for (const t of this.created) t.dispose();
+    this.created.length = 0;
+  }
+
+  /** Replace a checkpoint-layout copy by its converted layout, freeing the copy at once. */
+  private relayout<T extends tf.Tensor>(src: tf.Tensor, convert: () => T): T {
+    const out = tf.tidy(convert);
+    const i = this.created.lastIndexOf(src);
+    if (i >= 0) this.created.splice(i, 1);
+    src.dispose();
+    this.created.push(out);
+    return out;
+  }
+
   private placeholder(shape: readonly number[]): tf.Tensor {
     const z = tf.zeros([...shape]);
     this.created.push(z);
     return z;
+  }
+}
+
+/**
+ * Build a network straight from a checkpoint: `build` constructs it from a fresh store, then every
+ * missing / mis-shaped / unexpected key is reported in one WeightError (and the partly built
+ * network's tensors are freed). The returned store owns the parameters: `store.dispose()` frees them.
+ */
+export function buildFromCheckpoint<T>(
+  what: string,
+  tensors: TensorMap,
+  build: (store: WeightStore) => T,
+  ignore: RegExp[] = [],
+): { net: T; store: WeightStore } {
+  const store = new WeightStore(tensors, ignore);
+  try {
+    const net = build(store);
+    store.finish(what);
+    return { net, store };
+  } catch (e) {
+    store.dispose();
+    throw e;
   }
 }
 

@@ -1,0 +1,232 @@
+/**
+ * Small functional building blocks for networks ported from PyTorch checkpoints. Every block takes
+ * its parameters from a WeightStore under the official state_dict names (`<prefix>.weight`,
+ * `<prefix>.bias`), works on NHWC float32 tensors, is differentiable with respect to its input on
+ * the wasm and cpu backends, and reproduces PyTorch's numerics (explicit symmetric padding,
+ * biased group/layer-norm variance, the same epsilons).
+ *
+ * Parameters live in the store: disposing the store (WeightStore.dispose) frees every block built
+ * from it. Blocks keep no other tensors, so they have nothing of their own to dispose.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { WeightStore } from './weights.js';
+
+/** Explicit padding per spatial side, PyTorch-style: [top, bottom, left, right]. */
+export type Padding4 = readonly [number, number, number, number];
+
+export interface Conv2dOptions {
+  /** Stride in both directions (default 1). */
+  stride?: number;
+  /** Symmetric zero padding (PyTorch `padding=p`), or explicit [top, bottom, left, right]. Default 0. */
+  padding?: number | Padding4;
+  /** Whether `<prefix>.bias` exists (default true). */
+  bias?: boolean;
+}
+
+/**
+ * torch.nn.Conv2d (groups = 1, dilation = 1). Padding is applied with tf.pad and the convolution
+ * runs 'valid', because tfjs 'same' pads stride-2 convolutions (0, 1) where PyTorch pads (1, 1).
+ */
+export class Conv2d {
+  readonly filter: tf.Tensor4D;
+  readonly bias: tf.Tensor1D | undefined;
+  readonly stride: number;
+  readonly pad: Padding4;
+
+  constructor(
+    store: WeightStore,
+    prefix: string,
+    readonly inCh: number,
+    readonly outCh: number,
+    readonly kernel: number,
+    options: Conv2dOptions = {},
+  ) {
+    this.stride = options.stride ?? 1;
+    const p = options.padding ?? 0;
+    this.pad = typeof p === 'number' ? [p, p, p, p] : p;
+    this.filter = store.conv2d(`${prefix}.weight`, outCh, inCh, kernel, kernel);
+    this.bias = options.bias === false ? undefined : (store.take(`${prefix}.bias`, [outCh]) as tf.Tensor1D);
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [t, b, l, r] = this.pad;
+      const padded =
+        t || b || l || r
+          ? tf.pad(x, [
+              [0, 0],
+              [t, b],
+              [l, r],
+              [0, 0],
+            ])
+          : x;
+      const y = tf.conv2d(padded, this.filter, this.stride, 'valid');
+      return this.bias ? tf.add(y, this.bias) : y;
+    });
+  }
+}
+
+/** torch.nn.Linear on the last axis of any-rank input. */
+export class Linear {
+  readonly weight: tf.Tensor2D;
+  readonly bias: tf.Tensor1D | undefined;
+
+  constructor(
+    store: WeightStore,
+    prefix: string,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    bias = true,
+  ) {
+    this.weight = store.linear(`${prefix}.weight`, outFeatures, inFeatures);
+    this.bias = bias ? (store.take(`${prefix}.bias`, [outFeatures]) as tf.Tensor1D) : undefined;
+  }
+
+  apply<T extends tf.Tensor>(x: T): T {
+    return tf.tidy(() => {
+      const lead = x.shape.slice(0, -1);
+      const flat = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
+      let y: tf.Tensor = tf.matMul(flat, this.weight);
+      if (this.bias) y = tf.add(y, this.bias);
+      return tf.reshape(y, [...lead, this.outFeatures]) as T;
+    });
+  }
+}
+
+/**
+ * torch.nn.GroupNorm on NHWC input: statistics over (H, W, channels of the group), biased variance,
+ * then a per-channel affine map. Everything is float32 here, which is also what CompVis'
+ * GroupNorm32 computes in. Epsilons differ between codebases: CompVis `Normalize` in
+ * diffusionmodules/model.py uses 1e-6, openaimodel's `normalization` (GroupNorm32) the PyTorch
+ * default 1e-5; the caller passes the right one.
+ */
+export class GroupNorm {
+  readonly gamma: tf.Tensor1D | undefined;
+  readonly beta: tf.Tensor1D | undefined;
+
+  constructor(
+    store: WeightStore,
+    prefix: string,
+    readonly groups: number,
+    readonly channels: number,
+    readonly eps = 1e-5,
+    affine = true,
+  ) {
+    if (channels % groups !== 0) {
+      throw new Error(`GroupNorm ${prefix}: ${channels} channels do not split into ${groups} groups`);
+    }
+    this.gamma = affine ? (store.take(`${prefix}.weight`, [channels]) as tf.Tensor1D) : undefined;
+    this.beta = affine ? (store.take(`${prefix}.bias`, [channels]) as tf.Tensor1D) : undefined;
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [n, h, w, c] = x.shape;
+      if (c !== this.channels) throw new Error(`GroupNorm: expected ${this.channels} channels, got ${c}`);
+      const g = tf.reshape(x, [n, h, w, this.groups, c / this.groups]);
+      const { mean, variance } = tf.moments(g, [1, 2, 4], true);
+      const normed = tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, this.eps)));
+      let y: tf.Tensor = tf.reshape(normed, [n, h, w, c]);
+      if (this.gamma && this.beta) y = tf.add(tf.mul(y, this.gamma), this.beta);
+      return y as tf.Tensor4D;
+    });
+  }
+}
+
+/** torch.nn.LayerNorm over the last axis (biased variance, eps default 1e-5). */
+export class LayerNorm {
+  readonly gamma: tf.Tensor1D | undefined;
+  readonly beta: tf.Tensor1D | undefined;
+
+  constructor(
+    store: WeightStore,
+    prefix: string,
+    readonly dim: number,
+    readonly eps = 1e-5,
+    affine = true,
+  ) {
+    this.gamma = affine ? (store.take(`${prefix}.weight`, [dim]) as tf.Tensor1D) : undefined;
+    this.beta = affine ? (store.take(`${prefix}.bias`, [dim]) as tf.Tensor1D) : undefined;
+  }
+
+  apply<T extends tf.Tensor>(x: T): T {
+    return tf.tidy(() => {
+      const axis = x.rank - 1;
+      const { mean, variance } = tf.moments(x, axis, true);
+      let y: tf.Tensor = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
+      if (this.gamma && this.beta) y = tf.add(tf.mul(y, this.gamma), this.beta);
+      return y as T;
+    });
+  }
+}
+
+/** SiLU / swish: x * sigmoid(x). */
+export function silu<T extends tf.Tensor>(x: T): T {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)) as T);
+}
+
+/** Nearest-neighbour 2x upsampling (F.interpolate(scale_factor=2, mode='nearest')), NHWC. */
+export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    const wide = tf.tile(tf.reshape(x, [n, h, 1, w, 1, c]), [1, 1, 2, 1, 2, 1]);
+    return tf.reshape(wide, [n, 2 * h, 2 * w, c]) as tf.Tensor4D;
+  });
+}
+
+/** 2x2 average pooling with stride 2 (F.avg_pool2d(kernel_size=2, stride=2)); odd edges are dropped like PyTorch. */
+export function avgPool2x(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    const h2 = Math.floor(h / 2);
+    const w2 = Math.floor(w / 2);
+    const even = h === 2 * h2 && w === 2 * w2 ? x : tf.slice(x, [0, 0, 0, 0], [n, 2 * h2, 2 * w2, c]);
+    return tf.mean(tf.reshape(even, [n, h2, 2, w2, 2, c]), [2, 4]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Sinusoidal timestep embedding as in CompVis openaimodel.py `timestep_embedding`:
+ * freqs_i = exp(-ln(maxPeriod) * i / half), i < half = floor(dim / 2); output
+ * [cos(t * freqs), sin(t * freqs)] (cos first), zero-padded by one column when dim is odd.
+ * (diffusionmodules/model.py's `get_timestep_embedding` differs: sin first, divisor half - 1.)
+ */
+export function timestepEmbedding(
+  t: tf.Tensor1D | readonly number[],
+  dim: number,
+  maxPeriod = 10000,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const half = Math.floor(dim / 2);
+    const freqs = new Float32Array(half);
+    // PyTorch forms the exponent in float32 (-log(P) * arange(float32) / half): round each step alike,
+    // since at t ~ 1000 one ulp of a frequency moves cos/sin by ~1e-4.
+    const negLog = Math.fround(-Math.log(maxPeriod));
+    for (let i = 0; i < half; i++) freqs[i] = Math.exp(Math.fround(Math.fround(negLog * i) / half));
+    const times = Array.isArray(t)
+      ? tf.tensor1d(t as number[], 'float32')
+      : tf.cast(t as tf.Tensor1D, 'float32');
+    const args = tf.mul(tf.reshape(times, [-1, 1]), tf.tensor2d(freqs, [1, half]));
+    let emb: tf.Tensor = tf.concat([tf.cos(args), tf.sin(args)], 1);
+    if (dim % 2 === 1)
+      emb = tf.pad(emb, [
+        [0, 0],
+        [0, 1],
+      ]);
+    return emb as tf.Tensor2D;
+  });
+}
+
+/**
+ * Scaled dot-product attention: softmax(q k^T * scale) v over the last two axes.
+ * q [..., Nq, D], k [..., Nk, D], v [..., Nk, Dv] -> [..., Nq, Dv]; scale defaults to 1/sqrt(D).
+ * Uses batched matMul and softmax only (no Einsum: wasm lacks it).
+ */
+export function attention<T extends tf.Tensor>(q: T, k: T, v: T, scale?: number): T {
+  return tf.tidy(() => {
+    const d = q.shape[q.rank - 1] as number;
+    const s = scale ?? 1 / Math.sqrt(d);
+    const logits = tf.mul(tf.matMul(q, k, false, true), s);
+    return tf.matMul(tf.softmax(logits), v) as T;
+  });
+}
