@@ -26,15 +26,22 @@ export interface Conv2dOptions {
 /**
  * torch.nn.Conv2d (groups = 1, dilation = 1). Padding is applied with tf.pad and the convolution
  * runs 'valid', because tfjs 'same' pads stride-2 convolutions (0, 1) where PyTorch pads (1, 1).
+ *
+ * The input gradient is computed as a forward convolution of the (zero-dilated, for stride > 1)
+ * output gradient with the spatially flipped, in/out-swapped kernel: the same numbers as tfjs'
+ * Conv2DBackpropInput, but ~10x faster on wasm (see notes/tfjs-here.md). Parameters are constants:
+ * no gradient flows to the kernel or bias (wasm has no Conv2DBackpropFilter anyway).
  */
 export class Conv2d {
   readonly filter: tf.Tensor4D;
   readonly bias: tf.Tensor1D | undefined;
   readonly stride: number;
   readonly pad: Padding4;
+  private flipped: tf.Tensor4D | undefined;
+  private readonly withGrad: (x: tf.Tensor4D) => tf.Tensor4D;
 
   constructor(
-    store: WeightStore,
+    private readonly store: WeightStore,
     prefix: string,
     readonly inCh: number,
     readonly outCh: number,
@@ -44,26 +51,84 @@ export class Conv2d {
     this.stride = options.stride ?? 1;
     const p = options.padding ?? 0;
     this.pad = typeof p === 'number' ? [p, p, p, p] : p;
+    if (this.pad.some((v) => v < 0 || v > kernel - 1)) {
+      throw new Error(`Conv2d ${prefix}: padding ${JSON.stringify(this.pad)} outside [0, ${kernel - 1}]`);
+    }
     this.filter = store.conv2d(`${prefix}.weight`, outCh, inCh, kernel, kernel);
     this.bias = options.bias === false ? undefined : (store.take(`${prefix}.bias`, [outCh]) as tf.Tensor1D);
+    this.withGrad = tf.customGrad((x: tf.Tensor | tf.GradSaveFunc) => {
+      const input = x as tf.Tensor4D;
+      const [, h, w] = input.shape;
+      return {
+        value: this.forward(input),
+        gradFunc: (dy: tf.Tensor) => this.inputGrad(dy as tf.Tensor4D, h, w),
+      };
+    }) as (x: tf.Tensor4D) => tf.Tensor4D;
   }
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
+    if (x.shape[3] !== this.inCh)
+      throw new Error(`Conv2d: expected ${this.inCh} input channels, got ${x.shape[3]}`);
+    return this.withGrad(x);
+  }
+
+  private forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const [t, b, l, r] = this.pad;
-      const padded =
-        t || b || l || r
-          ? tf.pad(x, [
-              [0, 0],
-              [t, b],
-              [l, r],
-              [0, 0],
-            ])
-          : x;
+      const padded = t || b || l || r ? padHW(x, t, b, l, r) : x;
       const y = tf.conv2d(padded, this.filter, this.stride, 'valid');
       return this.bias ? tf.add(y, this.bias) : y;
     });
   }
+
+  /**
+   * dL/dx for input height h, width w. With dy dilated by the stride (zeros between rows/cols),
+   * dx[j] = sum_m dy_dilated[m] * w[j + padTop - m]: a 'valid' correlation with the flipped kernel
+   * after padding dy by (k-1-padTop) before and (h - Hd + padTop) after (Hd = dilated length).
+   */
+  private inputGrad(dy: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
+    const k = this.kernel;
+    this.flipped ??= this.store.adopt(
+      tf.tidy(() => tf.transpose(tf.reverse(this.filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D),
+    );
+    const flipped = this.flipped;
+    return tf.tidy(() => {
+      const d = this.stride > 1 ? dilate(dy, this.stride) : dy;
+      const [, hd, wd] = d.shape;
+      const [pt, , pl] = this.pad;
+      const padded = padHW(d, k - 1 - pt, h - hd + pt, k - 1 - pl, w - wd + pl);
+      return tf.conv2d(padded, flipped, 1, 'valid');
+    });
+  }
+}
+
+/** Zero-pad (or crop, for negative amounts) the two spatial axes of an NHWC tensor. */
+function padHW(x: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const cropB = Math.max(0, -bottom);
+  const cropR = Math.max(0, -right);
+  const cropped = cropB || cropR ? tf.slice(x, [0, 0, 0, 0], [n, h - cropB, w - cropR, c]) : x;
+  return tf.pad(cropped, [
+    [0, 0],
+    [top, Math.max(0, bottom)],
+    [left, Math.max(0, right)],
+    [0, 0],
+  ]);
+}
+
+/** Insert (s - 1) zeros between neighbouring rows and columns: [n, h, w, c] -> [n, s(h-1)+1, s(w-1)+1, c]. */
+function dilate(x: tf.Tensor4D, s: number): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const spread = tf.pad(tf.reshape(x, [n, h, 1, w, 1, c]), [
+    [0, 0],
+    [0, 0],
+    [0, s - 1],
+    [0, 0],
+    [0, s - 1],
+    [0, 0],
+  ]);
+  const full = tf.reshape(spread, [n, h * s, w * s, c]) as tf.Tensor4D;
+  return tf.slice(full, [0, 0, 0, 0], [n, s * (h - 1) + 1, s * (w - 1) + 1, c]);
 }
 
 /** torch.nn.Linear on the last axis of any-rank input. */

@@ -97,6 +97,12 @@ export class WeightStore {
     }
   }
 
+  /** Hand a tensor derived from the parameters (e.g. a cached flipped kernel) to the store, which will dispose it. */
+  adopt<T extends tf.Tensor>(t: T): T {
+    this.created.push(tf.keep(t));
+    return t;
+  }
+
   /** Number of tensors this store currently owns. */
   get tensorCount(): number {
     return this.created.length;

@@ -155,7 +155,22 @@ for (const backend of TEST_BACKENDS) {
         Math.abs(got - want) < 1e-4 * Math.abs(want) + 1e-3,
         `grad k${k} s${stride}: ${got} vs ${want}`,
       );
-      tf.dispose([xt, y, rt, g]);
+      // Elementwise against tfjs' own Conv2DBackpropInput (Conv2d replaces it by a flipped-kernel conv).
+      const [pt, pb, pl, pr] = pads as number[];
+      const builtin = (xi: tf.Tensor): tf.Tensor => {
+        const xp = tf.pad(xi as tf.Tensor4D, [
+          [0, 0],
+          [pt, pb],
+          [pl, pr],
+          [0, 0],
+        ]);
+        const yc = tf.add(tf.conv2d(xp, conv.filter, stride, 'valid'), conv.bias as tf.Tensor1D);
+        return tf.sum(tf.mul(yc, rt));
+      };
+      const gBuiltin = tf.grad(builtin)(xt);
+      const eg = relErr(await g.data(), await gBuiltin.data());
+      assert.ok(eg < 1e-5, `grad vs tfjs builtin k${k} s${stride}: ${eg}`);
+      tf.dispose([xt, y, rt, g, gBuiltin]);
       store.dispose();
     }
   });
