@@ -1,0 +1,77 @@
+/**
+ * Replacement and missing gradient kernels for the tfjs wasm backend.
+ *
+ * Why kernels and not gradient overrides (tf.registerGradient): gradient functions are global,
+ * shared by every backend, whereas a kernel is registered for 'wasm' only. Replacing the kernels
+ * fixes every route to them at once: tf.grad through tf.conv2d, conv2dTranspose, fusedConv2d's
+ * gradient and tf.layers, with the cpu (reference) backend untouched. A kernel may run other tfjs
+ * ops: the engine does not record ops on the gradient tape while a kernel runs, and a returned
+ * Tensor is used as the kernel's output as is.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { makeConv2DBackpropFilterKernel } from './conv2d-backprop-filter.js';
+import { makeConv2DBackpropInputKernel } from './conv2d-backprop-input.js';
+import {
+  makeDepthwiseBackpropFilterKernel,
+  makeDepthwiseBackpropInputKernel,
+} from './depthwise-conv2d-backprop.js';
+import { makeMaxPoolGradKernel } from './max-pool-grad.js';
+
+const BACKEND = 'wasm';
+
+/** The kernels registered before ours, kept for fallbacks and for benchmarking the stock code. */
+const stockKernels = new Map<string, tf.KernelConfig | undefined>();
+let registered = false;
+
+function replace(kernelName: string, make: (stock: tf.KernelFunc | undefined) => tf.KernelFunc): void {
+  const stock = tf.getKernel(kernelName, BACKEND);
+  stockKernels.set(kernelName, stock);
+  if (stock !== undefined) tf.unregisterKernel(kernelName, BACKEND);
+  tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: make(stock?.kernelFunc) });
+}
+
+/** Names of the kernels registerWasmKernels() installs. */
+export const WASM_KERNEL_NAMES: readonly string[] = [
+  'Conv2DBackpropInput',
+  'Conv2DBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'MaxPoolGrad',
+];
+
+/**
+ * Install the replacement gradient kernels for the 'wasm' backend. Idempotent; call it after
+ * '@tensorflow/tfjs-backend-wasm' has been imported (its kernels register on import), so that the
+ * stock kernels are the ones replaced rather than the ones replacing ours.
+ */
+export function registerWasmKernels(): void {
+  if (registered) return;
+  replace('Conv2DBackpropInput', makeConv2DBackpropInputKernel);
+  replace('Conv2DBackpropFilter', () => makeConv2DBackpropFilterKernel());
+  replace('DepthwiseConv2dNativeBackpropInput', makeDepthwiseBackpropInputKernel);
+  replace('DepthwiseConv2dNativeBackpropFilter', makeDepthwiseBackpropFilterKernel);
+  replace('MaxPoolGrad', () => makeMaxPoolGradKernel());
+  registered = true;
+}
+
+/** Undo registerWasmKernels(), restoring the stock kernels (for tests and benchmarks). */
+export function unregisterWasmKernels(): void {
+  if (!registered) return;
+  for (const name of WASM_KERNEL_NAMES) {
+    tf.unregisterKernel(name, BACKEND);
+    const stock = stockKernels.get(name);
+    if (stock !== undefined) tf.registerKernel(stock);
+  }
+  stockKernels.clear();
+  registered = false;
+}
+
+/** The stock wasm kernel that registerWasmKernels() replaced (undefined when there was none). */
+export function stockWasmKernel(kernelName: string): tf.KernelConfig | undefined {
+  return registered ? stockKernels.get(kernelName) : tf.getKernel(kernelName, BACKEND);
+}
+
+export { conv2dFilterGradient } from './conv2d-backprop-filter.js';
+export { conv2dInputGradient } from './conv2d-backprop-input.js';
+export { depthwiseFilterGradient, depthwiseInputGradient } from './depthwise-conv2d-backprop.js';
+export { maxPoolInputGradient } from './max-pool-grad.js';
