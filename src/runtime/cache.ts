@@ -1,0 +1,245 @@
+/**
+ * The content-addressed stage cache. A key is the sha256 of everything that determines a node's
+ * outputs (type, version, params, input digests, model digest, seed). Entries live in memory (a
+ * byte-bounded LRU of encoded entries) and on disk as one file each:
+ *
+ *   "FLOWCACHE1\n" | u32 header length | header JSON | payload | sha256 of everything before it
+ *
+ * Disk writes go to a temporary file in the same folder and are renamed into place, so a reader
+ * never sees half an entry. A file whose checksum or structure is wrong is reported, removed and
+ * recomputed: never trusted.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile, open } from 'node:fs/promises';
+import path from 'node:path';
+import type { EncodedTensor, EncodedValues } from './values.js';
+import type { OutputFile } from '../nodes/define.js';
+
+const MAGIC = Buffer.from('FLOWCACHE1\n');
+
+export interface CacheEntry {
+  key: string;
+  node: string;
+  type: string;
+  created: string;
+  values: EncodedValues;
+  files: OutputFile[];
+  /** What the node reported while computing the entry (metrics, network calls), replayed on a hit. */
+  report: EntryReport;
+}
+
+export interface EntryReport {
+  metrics?: Record<string, number | number[] | string>;
+  calls: { forward: number; gradient: number };
+}
+
+interface Header {
+  key: string;
+  node: string;
+  type: string;
+  created: string;
+  tree: unknown;
+  tensors: EncodedTensor[];
+  tensorBytes: number;
+  files: { path: string; byteLength: number }[];
+  report: EntryReport;
+}
+
+export type CacheLookup =
+  { status: 'hit'; entry: CacheEntry } | { status: 'miss' } | { status: 'corrupt'; reason: string };
+
+export function cacheKey(material: unknown): string {
+  return createHash('sha256').update(canonicalJson(material)).digest('hex');
+}
+
+/** JSON with sorted object keys, so equal params always hash equally. */
+export function canonicalJson(v: unknown): string {
+  if (v === undefined) return 'null';
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(v).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+export function serializeEntry(e: CacheEntry): Buffer {
+  const header: Header = {
+    key: e.key,
+    node: e.node,
+    type: e.type,
+    created: e.created,
+    tree: e.values.tree,
+    tensors: e.values.tensors,
+    tensorBytes: e.values.payload.byteLength,
+    files: e.files.map((f) => ({ path: f.path, byteLength: f.bytes.byteLength })),
+    report: e.report,
+  };
+  const h = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(h.byteLength);
+  const body = Buffer.concat([MAGIC, len, h, e.values.payload, ...e.files.map((f) => Buffer.from(f.bytes))]);
+  return Buffer.concat([body, createHash('sha256').update(body).digest()]);
+}
+
+export function parseEntry(buf: Buffer, expectedKey: string): CacheEntry {
+  if (buf.byteLength < MAGIC.byteLength + 4 + 32) throw new Error('entry too short');
+  const body = buf.subarray(0, buf.byteLength - 32);
+  const sum = buf.subarray(buf.byteLength - 32);
+  if (!createHash('sha256').update(body).digest().equals(sum)) throw new Error('checksum mismatch');
+  if (!body.subarray(0, MAGIC.byteLength).equals(MAGIC)) throw new Error('bad magic');
+  const hlen = body.readUInt32LE(MAGIC.byteLength);
+  const hStart = MAGIC.byteLength + 4;
+  const header = JSON.parse(body.subarray(hStart, hStart + hlen).toString('utf8')) as Header;
+  if (header.key !== expectedKey) throw new Error('key mismatch');
+  let off = hStart + hlen;
+  const payload = Buffer.from(body.subarray(off, off + header.tensorBytes));
+  off += header.tensorBytes;
+  const files: OutputFile[] = [];
+  for (const f of header.files) {
+    files.push({ path: f.path, bytes: new Uint8Array(body.subarray(off, off + f.byteLength)) });
+    off += f.byteLength;
+  }
+  if (off !== body.byteLength) throw new Error('length mismatch');
+  return {
+    key: header.key,
+    node: header.node,
+    type: header.type,
+    created: header.created,
+    values: { tree: header.tree, tensors: header.tensors, payload },
+    files,
+    report: header.report ?? { calls: { forward: 0, gradient: 0 } },
+  };
+}
+
+export interface StageCacheOptions {
+  /** Disk folder; undefined for a memory-only cache. */
+  dir?: string;
+  /** Memory budget for encoded entries (bytes). */
+  memoryBytes?: number;
+}
+
+export class StageCache {
+  private readonly memory = new Map<string, Buffer>();
+  private memoryUsed = 0;
+  readonly dir: string | undefined;
+  private readonly memoryBytes: number;
+
+  constructor(opts: StageCacheOptions = {}) {
+    this.dir = opts.dir ? path.resolve(opts.dir) : undefined;
+    this.memoryBytes = opts.memoryBytes ?? 256 * 1024 * 1024;
+  }
+
+  private fileOf(key: string): string {
+    return path.join(this.dir as string, key.slice(0, 2), `${key}.entry`);
+  }
+
+  async get(key: string): Promise<CacheLookup> {
+    const mem = this.memory.get(key);
+    if (mem) {
+      this.memory.delete(key);
+      this.memory.set(key, mem); // LRU touch
+      return { status: 'hit', entry: parseEntry(mem, key) };
+    }
+    if (!this.dir) return { status: 'miss' };
+    let buf: Buffer;
+    try {
+      buf = await readFile(this.fileOf(key));
+    } catch {
+      return { status: 'miss' };
+    }
+    try {
+      const entry = parseEntry(buf, key);
+      this.remember(key, buf);
+      return { status: 'hit', entry };
+    } catch (e) {
+      await rm(this.fileOf(key), { force: true });
+      return { status: 'corrupt', reason: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  async put(entry: CacheEntry): Promise<void> {
+    const buf = serializeEntry(entry);
+    this.remember(entry.key, buf);
+    if (!this.dir) return;
+    const file = this.fileOf(entry.key);
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(buf);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, file);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  private remember(key: string, buf: Buffer): void {
+    if (buf.byteLength > this.memoryBytes / 4) return;
+    const old = this.memory.get(key);
+    if (old) this.memoryUsed -= old.byteLength;
+    this.memory.set(key, buf);
+    this.memoryUsed += buf.byteLength;
+    for (const [k, b] of this.memory) {
+      if (this.memoryUsed <= this.memoryBytes) break;
+      this.memory.delete(k);
+      this.memoryUsed -= b.byteLength;
+    }
+  }
+
+  clearMemory(): void {
+    this.memory.clear();
+    this.memoryUsed = 0;
+  }
+
+  /** Entries on disk (for `flow cache ls`). */
+  async list(): Promise<
+    { key: string; node: string; type: string; created: string; bytes: number; ok: boolean }[]
+  > {
+    if (!this.dir) return [];
+    const out: { key: string; node: string; type: string; created: string; bytes: number; ok: boolean }[] =
+      [];
+    let shards: string[];
+    try {
+      shards = await readdir(this.dir);
+    } catch {
+      return out;
+    }
+    for (const shard of shards.sort()) {
+      const sdir = path.join(this.dir, shard);
+      if (!(await stat(sdir)).isDirectory()) continue;
+      for (const f of (await readdir(sdir)).sort()) {
+        if (!f.endsWith('.entry')) continue;
+        const key = f.slice(0, -'.entry'.length);
+        const buf = await readFile(path.join(sdir, f));
+        try {
+          const e = parseEntry(buf, key);
+          out.push({ key, node: e.node, type: e.type, created: e.created, bytes: buf.byteLength, ok: true });
+        } catch {
+          out.push({ key, node: '?', type: '?', created: '?', bytes: buf.byteLength, ok: false });
+        }
+      }
+    }
+    return out;
+  }
+
+  async clear(): Promise<number> {
+    this.clearMemory();
+    if (!this.dir) return 0;
+    const n = (await this.list()).length;
+    await rm(this.dir, { recursive: true, force: true });
+    return n;
+  }
+}
+
+/** Write a file atomically (temp + rename) — used for run outputs too. */
+export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, bytes);
+  await rename(tmp, file);
+}

@@ -1,0 +1,44 @@
+/** What a run reports while it goes: the CLI renders these as progress bars or JSON lines. */
+export type FlowEvent =
+  | { type: 'run-start'; pipeline: string; nodes: string[]; backend: string }
+  | { type: 'items'; node: string; count: number }
+  | { type: 'node-start'; node: string; item?: string }
+  | {
+      type: 'progress';
+      node: string;
+      item?: string;
+      step: number;
+      total: number;
+      message?: string;
+      values?: Record<string, number>;
+    }
+  | { type: 'node-done'; node: string; item?: string; cached: boolean; ms: number }
+  | { type: 'log'; node: string; item?: string; message: string }
+  | { type: 'warning'; node?: string; message: string }
+  | { type: 'run-done'; ok: boolean; ms: number; outDir?: string };
+
+export interface NodeSummary {
+  type: string;
+  version: number;
+  /** Executions (one per item, or one for run-wide nodes). */
+  executions: number;
+  cacheHits: number;
+  /** Wall time spent in this node's own work (ms), cache lookups included. */
+  ms: number;
+  calls: { forward: number; gradient: number };
+}
+
+export interface RunSummary {
+  pipeline: { name: string; file: string; sha256: string; description?: string };
+  params: Record<string, unknown>;
+  nodeParams: Record<string, Record<string, unknown>>;
+  backend: { name: string; provider: string };
+  versions: Record<string, string>;
+  started: string;
+  ms: number;
+  cache: { dir?: string; enabled: boolean; hits: number; misses: number; corrupt: number };
+  nodes: Record<string, NodeSummary>;
+  /** metrics[node][item] = values reported by that node for that item. */
+  metrics: Record<string, Record<string, Record<string, number | number[] | string>>>;
+  files: string[];
+}
