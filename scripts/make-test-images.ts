@@ -28,7 +28,8 @@ async function photo(name: string, size: number): Promise<Buffer> {
 /** 1 outside the central box, 0 inside: the box spans [size/4, 3*size/4) on both axes. */
 async function centerBoxMask(size: number): Promise<Buffer> {
   const pixels = Buffer.alloc(size * size, 255);
-  for (let y = size / 4; y < (3 * size) / 4; y++) pixels.fill(0, y * size + size / 4, y * size + (3 * size) / 4);
+  for (let y = size / 4; y < (3 * size) / 4; y++)
+    pixels.fill(0, y * size + size / 4, y * size + (3 * size) / 4);
   return sharp(pixels, { raw: { width: size, height: size, channels: 1 } })
     .toColourspace('b-w')
     .png({ compressionLevel: 9 })
