@@ -1,0 +1,354 @@
+/**
+ * Blocks particular to the two diffusion UNets: CompVis/guided-diffusion `openaimodel.py`
+ * (ResBlock, AttentionBlock, Downsample, Upsample) and NVlabs EDM `training/networks.py`
+ * (UNetBlock with its resampling convolutions). All NHWC float32; parameters come from a
+ * WeightStore under the official state_dict names relative to the `prefix` each block is given.
+ * Dropout is an inference no-op and is left out.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { attention, avgPool2x, Conv2d, GroupNorm, Linear, silu } from './layers.js';
+import type { WeightStore } from './weights.js';
+
+/** A UNet stage that may read the (already mapped) embedding vector [B, E]. */
+export interface EmbeddedLayer {
+  apply(x: tf.Tensor4D, emb: tf.Tensor2D): tf.Tensor4D;
+}
+
+/** Wrap a layer that ignores the embedding (convolutions, attention, resampling). */
+export function ignoringEmbedding(layer: { apply(x: tf.Tensor4D): tf.Tensor4D }): EmbeddedLayer {
+  return { apply: (x) => layer.apply(x) };
+}
+
+/** Resample an NHWC map by 2x: nearest-neighbour up or 2x2 average down. */
+export type Resample = 'up' | 'down' | 'none';
+
+/**
+ * Nearest-neighbour 2x upsampling built from stacks, so that it has a gradient on every backend.
+ * (layers.ts' upsampleNearest2x tiles a rank-6 tensor, and tfjs implements the Tile gradient only
+ * up to rank 4.)
+ */
+export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    const wide = tf.reshape(tf.stack([x, x], 3), [n, h, 2 * w, c]);
+    return tf.reshape(tf.stack([wide, wide], 2), [n, 2 * h, 2 * w, c]) as tf.Tensor4D;
+  });
+}
+
+function resample(x: tf.Tensor4D, how: Resample): tf.Tensor4D {
+  if (how === 'up') return upsampleNearest2x(x);
+  if (how === 'down') return avgPool2x(x);
+  return x;
+}
+
+/**
+ * A 1x1 projection over channels stored as a torch Conv1d ([out, in, 1] weight), as
+ * openaimodel's attention keeps qkv and proj_out. Kept in checkpoint layout and applied as
+ * x @ W^T, so no transposed copy is held.
+ */
+export class PointwiseConv1d {
+  private readonly weight: tf.Tensor;
+  private readonly bias: tf.Tensor1D;
+
+  constructor(
+    store: WeightStore,
+    prefix: string,
+    readonly inCh: number,
+    readonly outCh: number,
+  ) {
+    this.weight = store.take(`${prefix}.weight`, [outCh, inCh, 1]);
+    this.bias = store.take(`${prefix}.bias`, [outCh]) as tf.Tensor1D;
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [n, h, w] = x.shape;
+      const flat = tf.reshape(x, [n * h * w, this.inCh]) as tf.Tensor2D;
+      const w2 = tf.reshape(this.weight, [this.outCh, this.inCh]) as tf.Tensor2D;
+      const y = tf.add(tf.matMul(flat, w2, false, true), this.bias);
+      return tf.reshape(y, [n, h, w, this.outCh]) as tf.Tensor4D;
+    });
+  }
+}
+
+/**
+ * Multi-head self-attention over the H*W positions of an NHWC map, from a fused qkv map with
+ * 3*C channels. `layout` says how those channels are ordered, which differs between codebases:
+ * - 'head-qkv-channel' (openaimodel QKVAttentionLegacy): index = (head * 3 + j) * ch + c;
+ * - 'qkv-head-channel' (openaimodel QKVAttention, use_new_attention_order): (j * heads + head) * ch + c;
+ * - 'head-channel-qkv' (EDM UNetBlock: reshape(B*heads, ch, 3, -1)): (head * ch + c) * 3 + j.
+ * (j = 0, 1, 2 for q, k, v.) The result's channel index is head * ch + c in all three, and the
+ * logits are scaled by 1/sqrt(ch).
+ */
+export type QkvLayout = 'head-qkv-channel' | 'qkv-head-channel' | 'head-channel-qkv';
+
+export function multiHeadAttention(qkv: tf.Tensor4D, heads: number, layout: QkvLayout): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c3] = qkv.shape;
+    const c = c3 / 3;
+    const ch = c / heads;
+    const tokens = h * w;
+    let parts: tf.Tensor[];
+    if (layout === 'head-qkv-channel') parts = tf.unstack(tf.reshape(qkv, [n, tokens, heads, 3, ch]), 3);
+    else if (layout === 'qkv-head-channel') parts = tf.unstack(tf.reshape(qkv, [n, tokens, 3, heads, ch]), 2);
+    else parts = tf.unstack(tf.reshape(qkv, [n, tokens, heads, ch, 3]), 4);
+    // Each part is [n, tokens, heads, ch]; attend per head over tokens.
+    const [q, k, v] = parts.map((p) => tf.transpose(p, [0, 2, 1, 3])) as [tf.Tensor, tf.Tensor, tf.Tensor];
+    const a = attention(q, k, v, 1 / Math.sqrt(ch));
+    return tf.reshape(tf.transpose(a, [0, 2, 1, 3]), [n, h, w, c]) as tf.Tensor4D;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// openaimodel.py
+
+/** openaimodel's `normalization(channels)`: GroupNorm32 with 32 groups and PyTorch's eps 1e-5. */
+export function openaiNorm(store: WeightStore, prefix: string, channels: number): GroupNorm {
+  return new GroupNorm(store, prefix, 32, channels, 1e-5);
+}
+
+export interface OpenAIResBlockOptions {
+  channels: number;
+  embChannels: number;
+  outChannels: number;
+  useScaleShiftNorm: boolean;
+  /** 3x3 instead of 1x1 skip projection when the channel count changes (UNetModel never sets it). */
+  useConv?: boolean;
+  resample?: Resample;
+}
+
+/** openaimodel ResBlock: keys in_layers.{0,2}, emb_layers.1, out_layers.{0,3}, skip_connection. */
+export class OpenAIResBlock implements EmbeddedLayer {
+  private readonly inNorm: GroupNorm;
+  private readonly inConv: Conv2d;
+  private readonly embProj: Linear;
+  private readonly outNorm: GroupNorm;
+  private readonly outConv: Conv2d;
+  private readonly skip: Conv2d | undefined;
+  private readonly resample: Resample;
+  private readonly outChannels: number;
+  private readonly scaleShift: boolean;
+
+  constructor(store: WeightStore, prefix: string, o: OpenAIResBlockOptions) {
+    const { channels, outChannels } = o;
+    this.outChannels = outChannels;
+    this.scaleShift = o.useScaleShiftNorm;
+    this.resample = o.resample ?? 'none';
+    this.inNorm = openaiNorm(store, `${prefix}.in_layers.0`, channels);
+    this.inConv = new Conv2d(store, `${prefix}.in_layers.2`, channels, outChannels, 3, { padding: 1 });
+    const embOut = this.scaleShift ? 2 * outChannels : outChannels;
+    this.embProj = new Linear(store, `${prefix}.emb_layers.1`, o.embChannels, embOut);
+    this.outNorm = openaiNorm(store, `${prefix}.out_layers.0`, outChannels);
+    this.outConv = new Conv2d(store, `${prefix}.out_layers.3`, outChannels, outChannels, 3, { padding: 1 });
+    if (outChannels !== channels) {
+      const k = o.useConv ? 3 : 1;
+      this.skip = new Conv2d(store, `${prefix}.skip_connection`, channels, outChannels, k, {
+        padding: o.useConv ? 1 : 0,
+      });
+    }
+  }
+
+  apply(x: tf.Tensor4D, emb: tf.Tensor2D): tf.Tensor4D {
+    return tf.tidy(() => {
+      // With up/down the resampling sits between the activation and the first convolution, and
+      // the skip path is resampled too.
+      let h = resample(silu(this.inNorm.apply(x)), this.resample);
+      const xs = resample(x, this.resample);
+      h = this.inConv.apply(h);
+      const e = this.embProj.apply(silu(emb));
+      const e4 = tf.reshape(e, [e.shape[0], 1, 1, e.shape[1]]) as tf.Tensor4D;
+      if (this.scaleShift) {
+        const [scale, shift] = tf.split(e4, 2, 3) as [tf.Tensor4D, tf.Tensor4D];
+        h = tf.add(tf.mul(this.outNorm.apply(h), tf.add(scale, 1)), shift);
+        h = this.outConv.apply(silu(h));
+      } else {
+        h = this.outConv.apply(silu(this.outNorm.apply(tf.add(h, e4))));
+      }
+      return tf.add(this.skip ? this.skip.apply(xs) : xs, h);
+    });
+  }
+}
+
+/** openaimodel AttentionBlock: keys norm, qkv, proj_out (Conv1d weights [3C, C, 1], [C, C, 1]). */
+export class OpenAIAttentionBlock {
+  private readonly norm: GroupNorm;
+  private readonly qkv: PointwiseConv1d;
+  private readonly proj: PointwiseConv1d;
+  private readonly layout: QkvLayout;
+
+  constructor(
+    store: WeightStore,
+    prefix: string,
+    readonly channels: number,
+    readonly heads: number,
+    newAttentionOrder: boolean,
+  ) {
+    if (channels % heads !== 0)
+      throw new Error(`${prefix}: ${channels} channels do not split into ${heads} heads`);
+    this.norm = openaiNorm(store, `${prefix}.norm`, channels);
+    this.qkv = new PointwiseConv1d(store, `${prefix}.qkv`, channels, 3 * channels);
+    this.proj = new PointwiseConv1d(store, `${prefix}.proj_out`, channels, channels);
+    this.layout = newAttentionOrder ? 'qkv-head-channel' : 'head-qkv-channel';
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const a = multiHeadAttention(this.qkv.apply(this.norm.apply(x)), this.heads, this.layout);
+      return tf.add(x, this.proj.apply(a));
+    });
+  }
+}
+
+/** openaimodel Downsample: 3x3 stride-2 conv with padding 1 (key `op`), or 2x2 average pooling. */
+export class OpenAIDownsample {
+  private readonly op: Conv2d | undefined;
+
+  constructor(store: WeightStore, prefix: string, channels: number, useConv: boolean) {
+    if (useConv)
+      this.op = new Conv2d(store, `${prefix}.op`, channels, channels, 3, { stride: 2, padding: 1 });
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    return this.op ? this.op.apply(x) : avgPool2x(x);
+  }
+}
+
+/** openaimodel Upsample: nearest 2x, then optionally a 3x3 conv with padding 1 (key `conv`). */
+export class OpenAIUpsample {
+  private readonly conv: Conv2d | undefined;
+
+  constructor(store: WeightStore, prefix: string, channels: number, useConv: boolean) {
+    if (useConv) this.conv = new Conv2d(store, `${prefix}.conv`, channels, channels, 3, { padding: 1 });
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const up = upsampleNearest2x(x);
+      return this.conv ? this.conv.apply(up) : up;
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// EDM training/networks.py
+
+/** EDM GroupNorm: min(32, C / 4) groups (at least 4 channels per group), eps 1e-5. */
+export function edmNorm(store: WeightStore, prefix: string, channels: number, eps = 1e-5): GroupNorm {
+  return new GroupNorm(store, prefix, Math.min(32, Math.floor(channels / 4)), channels, eps);
+}
+
+/**
+ * EDM keeps the resampling filter of an up/down convolution as a state_dict buffer
+ * `<prefix>.resample_filter` [1, 1, 2, 2]. DhariwalUNet only uses the default [1, 1] filter, for
+ * which EDM's per-channel transposed convolution (x4) is exactly nearest-neighbour 2x upsampling
+ * and its stride-2 per-channel convolution exactly 2x2 average pooling; those are what run here
+ * (tfjs-wasm has no gradient kernel for depthwise convolutions). The buffer is consumed when
+ * present and anything but the [1, 1] filter is refused.
+ */
+function checkResampleFilter(store: WeightStore, prefix: string): void {
+  const name = `${prefix}.resample_filter`;
+  if (!store.has(name)) return;
+  const f = store.raw(name, [1, 1, 2, 2]);
+  if (!f) return; // mis-shaped: reported by the store's finish()
+  const values = f.dataSync();
+  if (values.some((v) => Math.abs(v - 0.25) > 1e-7)) {
+    throw new Error(
+      `${name}: only EDM's default [1, 1] resample filter is supported, got [${values.join(', ')}]`,
+    );
+  }
+}
+
+/** EDM Conv2d (non-fused): optional 2x resampling, then an optional k x k convolution with padding k/2. */
+export class EDMConv2d {
+  private readonly conv: Conv2d | undefined;
+
+  constructor(
+    store: WeightStore,
+    prefix: string,
+    inCh: number,
+    outCh: number,
+    kernel: number,
+    private readonly resample: Resample = 'none',
+  ) {
+    if (resample !== 'none') checkResampleFilter(store, prefix);
+    if (kernel > 0) {
+      this.conv = new Conv2d(store, prefix, inCh, outCh, kernel, { padding: Math.floor(kernel / 2) });
+    }
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const r = resample(x, this.resample);
+      return this.conv ? this.conv.apply(r) : r;
+    });
+  }
+}
+
+export interface EDMUNetBlockOptions {
+  inChannels: number;
+  outChannels: number;
+  embChannels: number;
+  resample?: Resample;
+  attention?: boolean;
+  /** EDM's DhariwalUNet uses 64; heads = outChannels / channelsPerHead (0 heads = no attention). */
+  channelsPerHead?: number;
+}
+
+/**
+ * EDM UNetBlock as configured by DhariwalUNet (adaptive_scale, skip_scale 1, resample_proj off):
+ * keys norm0, conv0, affine, norm1, conv1, skip, and with attention norm2, qkv, proj.
+ */
+export class EDMUNetBlock implements EmbeddedLayer {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly heads: number;
+  private readonly norm0: GroupNorm;
+  private readonly conv0: EDMConv2d;
+  private readonly affine: Linear;
+  private readonly norm1: GroupNorm;
+  private readonly conv1: EDMConv2d;
+  private readonly skip: EDMConv2d | undefined;
+  private readonly attn: { norm: GroupNorm; qkv: EDMConv2d; proj: EDMConv2d } | undefined;
+
+  constructor(store: WeightStore, prefix: string, o: EDMUNetBlockOptions) {
+    const { inChannels, outChannels } = o;
+    const how = o.resample ?? 'none';
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    // As in EDM: attention with fewer channels than one head's width silently has no heads.
+    this.heads = o.attention ? Math.floor(outChannels / (o.channelsPerHead ?? 64)) : 0;
+    this.norm0 = edmNorm(store, `${prefix}.norm0`, inChannels);
+    this.conv0 = new EDMConv2d(store, `${prefix}.conv0`, inChannels, outChannels, 3, how);
+    this.affine = new Linear(store, `${prefix}.affine`, o.embChannels, 2 * outChannels);
+    this.norm1 = edmNorm(store, `${prefix}.norm1`, outChannels);
+    this.conv1 = new EDMConv2d(store, `${prefix}.conv1`, outChannels, outChannels, 3);
+    if (outChannels !== inChannels || how !== 'none') {
+      const kernel = outChannels !== inChannels ? 1 : 0;
+      this.skip = new EDMConv2d(store, `${prefix}.skip`, inChannels, outChannels, kernel, how);
+    }
+    if (this.heads > 0) {
+      this.attn = {
+        norm: edmNorm(store, `${prefix}.norm2`, outChannels),
+        qkv: new EDMConv2d(store, `${prefix}.qkv`, outChannels, 3 * outChannels, 1),
+        proj: new EDMConv2d(store, `${prefix}.proj`, outChannels, outChannels, 1),
+      };
+    }
+  }
+
+  apply(x: tf.Tensor4D, emb: tf.Tensor2D): tf.Tensor4D {
+    return tf.tidy(() => {
+      let h = this.conv0.apply(silu(this.norm0.apply(x)));
+      const p = this.affine.apply(emb);
+      const p4 = tf.reshape(p, [p.shape[0], 1, 1, p.shape[1]]) as tf.Tensor4D;
+      const [scale, shift] = tf.split(p4, 2, 3) as [tf.Tensor4D, tf.Tensor4D];
+      h = silu(tf.add(shift, tf.mul(this.norm1.apply(h), tf.add(scale, 1))));
+      h = tf.add(this.conv1.apply(h), this.skip ? this.skip.apply(x) : x);
+      if (this.attn) {
+        const qkv = this.attn.qkv.apply(this.attn.norm.apply(h));
+        const a = multiHeadAttention(qkv, this.heads, 'head-channel-qkv');
+        h = tf.add(this.attn.proj.apply(a), h);
+      }
+      return h;
+    });
+  }
+}
