@@ -29,7 +29,8 @@ async function tryTensorflow(): Promise<string> {
       if (tf.findBackend('tensorflow')) return pkg;
       errors.push(`${pkg} loaded but registered no 'tensorflow' backend`);
     } catch (e) {
-      errors.push(`${pkg} unavailable (${firstLine(e)})`);
+      const msg = firstLine(e);
+      errors.push(msg.includes('Cannot find module') ? `${pkg} not installed` : `${pkg} failed to load (${msg})`);
     }
   }
   throw new Error(errors.join('; '));
