@@ -1,13 +1,3 @@
 #!/usr/bin/env node
-// Entry point of the `flow` command: the compiled CLI lives in dist/ (built by `npm ci` via `prepare`).
-import { main } from '../dist/cli/main.js';
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(`flow: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+// The `flow` command: runs the compiled CLI (dist/ is built by `npm ci` through the `prepare` script).
+import '../dist/cli/bin.js';

@@ -150,7 +150,7 @@ async function execute(
     loader?: () => Promise<unknown>,
     value?: unknown,
   ): ValueHandle => {
-    const h: ValueHandle = new ValueHandle(digest, refs, loader, value, () => live.delete(h));
+    const h = new ValueHandle(digest, refs, loader, value, (disposed) => live.delete(disposed));
     if (!h.isDisposed) live.add(h);
     return h;
   };

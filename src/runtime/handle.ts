@@ -16,7 +16,7 @@ export class ValueHandle {
     private refs: number,
     private readonly loader: (() => Promise<unknown>) | undefined,
     value?: unknown,
-    private readonly onDispose?: () => void,
+    private readonly onDispose?: (h: ValueHandle) => void,
   ) {
     if (loader === undefined) {
       this.value = value;
@@ -60,7 +60,7 @@ export class ValueHandle {
     this.disposed = true;
     if (this.loaded) disposeValue(this.value);
     this.value = undefined;
-    this.onDispose?.();
+    this.onDispose?.(this);
   }
 }
 
