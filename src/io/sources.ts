@@ -152,7 +152,10 @@ export async function resolveImageSources(
   }
   if (opts.limit !== undefined) {
     if (!Number.isInteger(opts.limit) || opts.limit < 1) {
-      throw new ImageIOError(pattern, `limit must be a positive integer, got ${String(opts.limit)}`);
+      throw new ImageIOError(
+        pattern,
+        `image path '${pattern}': limit must be a positive integer, got ${String(opts.limit)}`,
+      );
     }
     files = files.slice(0, opts.limit);
   }
