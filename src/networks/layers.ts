@@ -230,14 +230,24 @@ export function silu<T extends tf.Tensor>(x: T): T {
   return tf.tidy(() => tf.mul(x, tf.sigmoid(x)) as T);
 }
 
-/** Nearest-neighbour 2x upsampling (F.interpolate(scale_factor=2, mode='nearest')), NHWC. */
-export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
+/**
+ * Nearest-neighbour 2x upsampling (F.interpolate(scale_factor=2, mode='nearest')), NHWC. Its
+ * gradient (the sum over each 2x2 block) is given explicitly: tfjs has no Tile gradient for the
+ * rank-6 tile used here.
+ */
+export const upsampleNearest2x: (x: tf.Tensor4D) => tf.Tensor4D = tf.customGrad(
+  (input: tf.Tensor | tf.GradSaveFunc) => {
+    const x = input as tf.Tensor4D;
     const [n, h, w, c] = x.shape;
-    const wide = tf.tile(tf.reshape(x, [n, h, 1, w, 1, c]), [1, 1, 2, 1, 2, 1]);
-    return tf.reshape(wide, [n, 2 * h, 2 * w, c]) as tf.Tensor4D;
-  });
-}
+    const value = tf.tidy(() => {
+      const wide = tf.tile(tf.reshape(x, [n, h, 1, w, 1, c]), [1, 1, 2, 1, 2, 1]);
+      return tf.reshape(wide, [n, 2 * h, 2 * w, c]) as tf.Tensor4D;
+    });
+    const gradFunc = (dy: tf.Tensor): tf.Tensor =>
+      tf.tidy(() => tf.sum(tf.reshape(dy, [n, h, 2, w, 2, c]), [2, 4]));
+    return { value, gradFunc };
+  },
+) as (x: tf.Tensor4D) => tf.Tensor4D;
 
 /** 2x2 average pooling with stride 2 (F.avg_pool2d(kernel_size=2, stride=2)); odd edges are dropped like PyTorch. */
 export function avgPool2x(x: tf.Tensor4D): tf.Tensor4D {

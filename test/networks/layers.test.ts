@@ -251,6 +251,36 @@ for (const backend of TEST_BACKENDS) {
           assert.equal(ud[(i * 4 + j) * 2 + c], img[(Math.floor(i / 2) * 2 + Math.floor(j / 2)) * 2 + c]);
         }
     assert.ok(relErr(await avgPool2x(up).data(), img) < 1e-6);
+    // Gradients: upsampling sums the cotangent over each 2x2 block; pooling spreads a quarter of it.
+    const rUp = randArr(rng, 6 * 4 * 2);
+    const gUp = await tf
+      .grad((xi) => tf.sum(tf.mul(upsampleNearest2x(xi as tf.Tensor4D), tf.tensor(rUp, [1, 6, 4, 2]))))(it)
+      .data();
+    const gPool = await tf
+      .grad((xi) => tf.sum(tf.mul(avgPool2x(xi as tf.Tensor4D), it)))(up)
+      .data();
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 2; j++)
+        for (let c = 0; c < 2; c++) {
+          let sum = 0;
+          for (const [a, b] of [
+            [0, 0],
+            [0, 1],
+            [1, 0],
+            [1, 1],
+          ] as const)
+            sum += rUp[((2 * i + a) * 4 + 2 * j + b) * 2 + c] as number;
+          assert.ok(Math.abs((gUp[(i * 2 + j) * 2 + c] as number) - sum) < 1e-5, 'upsample gradient');
+          for (const [a, b] of [
+            [0, 0],
+            [0, 1],
+            [1, 0],
+            [1, 1],
+          ] as const) {
+            const got = gPool[((2 * i + a) * 4 + 2 * j + b) * 2 + c] as number;
+            assert.ok(Math.abs(got - (img[(i * 2 + j) * 2 + c] as number) / 4) < 1e-6, 'avg pool gradient');
+          }
+        }
     const odd = tf.tensor4d(randArr(rng, 5 * 5), [1, 5, 5, 1]);
     const od = await odd.data();
     const pd = await avgPool2x(odd).data();
