@@ -34,6 +34,8 @@ export interface PlanNode {
   locate: (path: YamlPath, key?: boolean) => SourceLocation;
   /** Id of the include node this one came from ('' at top level). */
   group: string;
+  /** Folder of the document declaring the node. */
+  baseDir: string;
 }
 
 export interface Plan {
@@ -159,6 +161,7 @@ export async function loadPlan(file: string, opts: LoadOptions = {}): Promise<Pl
       loc: locate([]),
       locate,
       group: d.group,
+      baseDir: d.doc.dir,
     });
   }
   checkEdges(nodes);

@@ -1,18 +1,30 @@
 /** The built-in node types. Adding a node: write its file in src/nodes/ and list it here. */
 import { NodeRegistry } from './registry.js';
 import type { NodeDefinition } from './define.js';
+import load from './load.js';
+import save from './save.js';
+import measureInpaint from './measure-inpaint.js';
+import measureSr from './measure-sr.js';
+import measureBlur from './measure-blur.js';
+import reconstructNaive from './reconstruct-naive.js';
+import metric from './metric.js';
+
+export const BUILTIN_NODES = [
+  load,
+  save,
+  measureInpaint,
+  measureSr,
+  measureBlur,
+  reconstructNaive,
+  metric,
+] as unknown as NodeDefinition<never>[];
 
 let registry: NodeRegistry | undefined;
-
-async function builtinDefinitions(): Promise<NodeDefinition<never>[]> {
-  const modules = await Promise.all([] as Promise<{ default: NodeDefinition<never> }>[]);
-  return modules.map((m) => m.default);
-}
 
 export async function builtinRegistry(): Promise<NodeRegistry> {
   if (!registry) {
     const r = new NodeRegistry();
-    for (const def of await builtinDefinitions()) r.register(def);
+    for (const def of BUILTIN_NODES) r.register(def);
     registry = r;
   }
   return registry;

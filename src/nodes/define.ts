@@ -60,6 +60,8 @@ export interface OutputFile {
 export interface NodeContext {
   /** Id of the node instance in the pipeline (e.g. `measure` or `sr/down` inside an included chain). */
   readonly nodeId: string;
+  /** Folder of the YAML file that declares this node: relative paths in params resolve against it. */
+  readonly baseDir: string;
   /** Seed for this node and item: derived from the pipeline seed, node id and item key. */
   readonly seed: number;
   /** The item being processed; undefined for nodes whose inputs are all run-wide constants. */

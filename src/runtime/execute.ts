@@ -263,6 +263,7 @@ async function execute(
     const files: OutputFile[] = [];
     const ctx: NodeContext = {
       nodeId: n.id,
+      baseDir: n.baseDir,
       seed,
       item,
       signal,
@@ -505,6 +506,7 @@ function baseContext(
 ): NodeContext {
   return {
     nodeId: n.id,
+    baseDir: n.baseDir,
     seed: hashSeed(runSeed, n.id),
     signal,
     progress: (p) => emit({ type: 'progress', node: n.id, ...p }),

@@ -9,7 +9,7 @@ export interface RecordingContext extends NodeContext {
 }
 
 export function makeTestContext(
-  opts: { nodeId?: string; seed?: number; item?: ItemInfo } = {},
+  opts: { nodeId?: string; seed?: number; item?: ItemInfo; baseDir?: string } = {},
 ): RecordingContext {
   const files: OutputFile[] = [];
   const progressEvents: Progress[] = [];
@@ -17,6 +17,7 @@ export function makeTestContext(
   const calls = { forward: 0, gradient: 0 };
   return {
     nodeId: opts.nodeId ?? 'test',
+    baseDir: opts.baseDir ?? process.cwd(),
     seed: opts.seed ?? 1234,
     item: opts.item ?? { key: 'item0', index: 0, meta: {} },
     signal: new AbortController().signal,
