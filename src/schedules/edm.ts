@@ -63,6 +63,16 @@ export class EdmSchedule extends BaseSchedule {
     this.tMax = this.sigmaMax;
   }
 
+  /**
+   * Any finite sigma > 0 is a valid time: an EDM network can be evaluated anywhere (e.g. Algorithm 2's
+   * churn raises sigma above sigmaMax). [sigmaMin, sigmaMax] is the nominal range used for the
+   * sampler's discretisation, SNR inversion and keypoint validation.
+   */
+  override checkTime(t: number): void {
+    if (!(Number.isFinite(t) && t > 0))
+      throw new Error(`${this.describe()}: sigma must be a finite number > 0, got ${t}`);
+  }
+
   protected describe(): string {
     return `edm schedule (sigma ${this.sigmaMin}..${this.sigmaMax})`;
   }

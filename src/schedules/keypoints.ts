@@ -30,6 +30,9 @@ export function validateKeypoints(schedule: NoiseSchedule, keypoints: readonly n
   keypoints.forEach((t, i) => {
     try {
       schedule.checkTime(t);
+      if (!(t >= schedule.tMin && t <= schedule.tMax)) {
+        throw new Error(`time ${t} is outside [${schedule.tMin}, ${schedule.tMax}]`);
+      }
     } catch (e) {
       throw new Error(`keypoints[${i}] = ${t}: ${e instanceof Error ? e.message : String(e)}`);
     }
