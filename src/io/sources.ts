@@ -16,6 +16,8 @@ import { basename, extname, join, resolve } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { ImageIOError } from './errors.js';
 
+const GLOB_SYNTAX = /[*?[\]{}()!]/;
+
 export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.webp'];
 
 export interface ImageSource {
@@ -111,8 +113,10 @@ async function listFolder(folder: string, pattern: string): Promise<string[]> {
 async function expandGlob(pattern: string, baseDir: string): Promise<string[]> {
   // Glob from the longest literal prefix, so '../data/*.png' and absolute patterns work and the
   // sort key (the path below that root) does not depend on where the pipeline file lives.
+  // A segment counts as dynamic if it holds any glob syntax at all, so that a brace group spanning
+  // a '/' ('{a/x,b/y}.png') is never split into a literal prefix.
   const segments = pattern.split('/');
-  let firstDynamic = segments.findIndex((s) => isDynamicPattern(s));
+  let firstDynamic = segments.findIndex((s) => GLOB_SYNTAX.test(s));
   if (firstDynamic < 0) firstDynamic = segments.length - 1;
   const prefix = segments.slice(0, firstDynamic).join('/');
   const root = resolve(baseDir, prefix === '' && pattern.startsWith('/') ? '/' : prefix || '.');

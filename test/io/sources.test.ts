@@ -101,3 +101,7 @@ test('errors: missing path, empty folder, glob matching nothing or only non-imag
   await assertSourceError('empty/*', /matches 1 file\(s\) but none is a PNG, JPEG or WebP image/);
   await assertSourceError('*.png', /limit must be a positive integer/, { limit: 0 });
 });
+
+test('a brace group spanning folders is globbed whole', async () => {
+  assert.deepEqual(await keysOf('{sub/a,b2}.png'), ['b2', 'a']);
+});
