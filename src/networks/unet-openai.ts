@@ -262,10 +262,7 @@ export class OpenAIUNet {
       const tEmb = timestepEmbedding(timesteps as tf.Tensor1D | number[], this.config.model_channels);
       let emb = this.timeEmbed2.apply(silu(this.timeEmbed0.apply(tEmb)));
       if (this.labelEmb && labels !== undefined) {
-        const ids = Array.isArray(labels)
-          ? tf.tensor1d(labels as number[], 'int32')
-          : tf.cast(labels as tf.Tensor1D, 'int32');
-        emb = tf.add(emb, tf.gather(this.labelEmb, ids));
+        emb = tf.add(emb, tf.gather(this.labelEmb, this.classIds(labels)));
       }
       const run = (layers: EmbeddedLayer[], h: tf.Tensor4D) =>
         layers.reduce((acc, l) => l.apply(acc, emb), h);
@@ -282,6 +279,26 @@ export class OpenAIUNet {
       }
       return this.outConv.apply(silu(this.outNorm.apply(h)));
     });
+  }
+
+  /** Class ids as int32, checked against num_classes (tf.gather does not check, and backends differ). */
+  private classIds(labels: tf.Tensor1D | readonly number[]): tf.Tensor1D {
+    const values = Array.isArray(labels)
+      ? (labels as number[])
+      : Array.from((labels as tf.Tensor1D).dataSync());
+    const n = this.config.num_classes as number;
+    const bad = values.find((v) => !Number.isInteger(v) || v < 0 || v >= n);
+    if (bad !== undefined) {
+      throw new Error(
+        `OpenAIUNet: class label ${bad} outside [0, ${n}) (label_emb has no null class for guidance)`,
+      );
+    }
+    return tf.tensor1d(values, 'int32');
+  }
+
+  /** The network in the Denoiser's raw-network form (x, network times [B], class ids [B]?). */
+  asRawNetwork(): (x: tf.Tensor4D, t: tf.Tensor1D, labels?: tf.Tensor1D) => tf.Tensor4D {
+    return (x, t, labels) => this.forward(x, t, labels);
   }
 
   /** Free the parameters (only when this network owns its store, i.e. was made by `load`). */
