@@ -105,7 +105,7 @@ export interface NodeDefinition<P = Record<string, unknown>> {
   /** False for nodes whose outputs cannot or should not be cached (e.g. model loading). Default true. */
   cache?: boolean;
   /** Extra cache-key material (e.g. a model digest) computed from params; the runtime adds it to the key. */
-  cacheKey?: (params: P) => Promise<string> | string;
+  cacheKey?: (params: P, ctx: { baseDir: string }) => Promise<string> | string;
 }
 
 export function defineNode<P = Record<string, unknown>>(def: NodeDefinition<P>): NodeDefinition<P> {

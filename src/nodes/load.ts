@@ -69,8 +69,9 @@ export default defineNode<LoadParams>({
     additionalProperties: false,
   },
 
-  async *items(params) {
-    const sources = await resolveImageSources(params.path, { baseDir: params.baseDir, limit: params.limit });
+  async *items(params, ctx) {
+    const baseDir = params.baseDir ?? ctx.baseDir;
+    const sources = await resolveImageSources(params.path, { baseDir, limit: params.limit });
     // Digests are computed lazily, one file at a time, as the runtime iterates.
     for (const s of sources) yield await describe(s.key, s.path);
   },
@@ -80,7 +81,7 @@ export default defineNode<LoadParams>({
     if (typeof path !== 'string') {
       // Called without an item (e.g. directly): allowed only when the path names one image.
       const sources = await resolveImageSources(params.path, {
-        baseDir: params.baseDir,
+        baseDir: params.baseDir ?? ctx.baseDir,
         limit: params.limit,
       });
       if (sources.length !== 1) {
