@@ -45,7 +45,6 @@ export class VQModel {
   readonly codebook: tf.Tensor2D;
   readonly scaleFactor: number;
   readonly downFactor: number;
-  private readonly straightThrough: (h: tf.Tensor4D, q: tf.Tensor4D) => tf.Tensor4D;
 
   constructor(
     private readonly store: WeightStore,
@@ -62,13 +61,6 @@ export class VQModel {
     this.codebook = store.take('quantize.embedding.weight', [config.nEmbed, e]) as tf.Tensor2D;
     this.scaleFactor = config.scaleFactor ?? 1;
     this.downFactor = 2 ** (config.chMult.length - 1);
-    // z + (z_q - z).detach(): forward value computed the same way, identity gradient to h only.
-    this.straightThrough = tf.customGrad(
-      (h: tf.Tensor | tf.GradSaveFunc, q: tf.Tensor | tf.GradSaveFunc) => ({
-        value: tf.add(h as tf.Tensor, tf.sub(q as tf.Tensor, h as tf.Tensor)) as tf.Tensor4D,
-        gradFunc: (dy: tf.Tensor) => [dy, tf.zerosLike(dy)],
-      }),
-    ) as (h: tf.Tensor4D, q: tf.Tensor4D) => tf.Tensor4D;
   }
 
   static fromCheckpoint(tensors: TensorMap, config: VQModelConfig, ignore: RegExp[] = []): VQModel {
@@ -91,7 +83,14 @@ export class VQModel {
       );
       return tf.reshape(tf.argMin(dist, 1), [n, hh, ww]) as tf.Tensor3D;
     });
-    const quant = tf.tidy(() => this.straightThrough(h, this.lookup(indices)));
+    // z + (z_q - z).detach(): the same forward arithmetic, an identity gradient to h, and the
+    // codebook lookup kept off the gradient tape (the indices are integers).
+    const straightThrough = tf.customGrad((input: tf.Tensor | tf.GradSaveFunc) => {
+      const hIn = input as tf.Tensor4D;
+      const value = tf.tidy(() => tf.add(hIn, tf.sub(this.lookup(indices), hIn)) as tf.Tensor4D);
+      return { value, gradFunc: (dy: tf.Tensor) => dy };
+    }) as (x: tf.Tensor4D) => tf.Tensor4D;
+    const quant = straightThrough(h);
     return { quant, indices };
   }
 
