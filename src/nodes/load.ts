@@ -48,7 +48,8 @@ export default defineNode<LoadParams>({
       },
       baseDir: {
         type: 'string',
-        description: "Folder relative paths start from; set by the runtime to the pipeline file's folder",
+        description:
+          "Folder relative paths start from; default: the declaring pipeline file's folder (ctx.baseDir)",
       },
       size: {
         description: 'Output size: an integer for a square, or [height, width]; omitted keeps the file size',

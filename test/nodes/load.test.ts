@@ -120,6 +120,19 @@ for (const backend of TEST_BACKENDS) {
   });
 }
 
+test("relative paths resolve against ctx.baseDir (the pipeline file's folder) unless params.baseDir is set", async () => {
+  const { item: _item, ...ctx } = makeTestContext({ baseDir: resolve(repo, 'assets/images') });
+  const keys = async (p: LoadParams): Promise<string[]> => {
+    const out: string[] = [];
+    for await (const d of await (load.items as NonNullable<typeof load.items>)(p, ctx)) out.push(d.key);
+    return out;
+  };
+  assert.deepEqual(await keys(params({ path: '64/c*.png' })), ['camera', 'chelsea', 'coffee']);
+  assert.deepEqual(await keys(params({ path: 'images/64/a*.png', baseDir: resolve(repo, 'assets') })), [
+    'astronaut',
+  ]);
+});
+
 test('run without an item needs a path naming exactly one image', async () => {
   const ctx = makeTestContext();
   const noItem = { ...ctx, item: undefined };
