@@ -70,7 +70,7 @@ export default defineNode<MeasureInpaintParams>({
       baseDir: {
         type: 'string',
         description:
-          "Folder relative mask paths start from; set by the runtime to the pipeline file's folder",
+          'Folder a relative maskPath starts from (default: the folder of the YAML file declaring the node)',
       },
     },
     additionalProperties: false,

@@ -119,17 +119,25 @@ test('measure.inpaint: mask files (relative to baseDir, resized, inverted), cach
   await writePng(join(dir, 'white.png'), 8, 8, () => 255);
   writeFileSync(join(dir, 'broken.png'), 'not an image');
   const image = testImage(32, 24, 1);
-  const p = params(measureInpaint, { mask: 'file', maskPath: 'top.png', baseDir: dir });
-  const out = await measureInpaint.run({ image }, p, makeTestContext({ nodeId: 'inp' }));
+  // Relative paths resolve against the declaring file's folder (ctx.baseDir).
+  const p = params(measureInpaint, { mask: 'file', maskPath: 'top.png' });
+  const out = await measureInpaint.run({ image }, p, makeTestContext({ nodeId: 'inp', baseDir: dir }));
   const mask = (out['mask'] as tf.Tensor).dataSync();
   for (let r = 0; r < 32; r++) for (let c = 0; c < 24; c++) assert.equal(mask[r * 24 + c], r < 8 ? 0 : 1);
   disposeOutputs(out);
-  const inv = await measureInpaint.run({ image }, { ...p, invert: true }, makeTestContext({ nodeId: 'inp' }));
+  // The baseDir param overrides the context's folder.
+  const inv = await measureInpaint.run(
+    { image },
+    { ...p, invert: true, baseDir: dir },
+    makeTestContext({ nodeId: 'inp', baseDir: tmpdir() }),
+  );
   assert.equal((inv['mask'] as tf.Tensor).dataSync()[0], 1);
   disposeOutputs(inv);
-  const key = await measureInpaint.cacheKey?.(p);
+  const key = await measureInpaint.cacheKey?.(p, { baseDir: dir });
   assert.match(String(key), /^[0-9a-f]{64}$/);
-  const ctx = makeTestContext({ nodeId: 'inp' });
+  assert.notEqual(await measureInpaint.cacheKey?.({ ...p, maskPath: 'white.png' }, { baseDir: dir }), key);
+  assert.equal(await measureInpaint.cacheKey?.(params(measureInpaint), { baseDir: dir }), '');
+  const ctx = makeTestContext({ nodeId: 'inp', baseDir: dir });
   await assert.rejects(
     Promise.resolve(measureInpaint.run({ image }, { ...p, maskPath: 'white.png' }, ctx)),
     /node 'inp': mask file 'white.png' has nothing missing/,
