@@ -23,6 +23,13 @@ export interface UnpickleOptions {
 }
 
 const MARK = Symbol('mark');
+
+/** Bytes as code points 0-255 (TextDecoder's 'latin1' is really windows-1252, which differs at 0x80-0x9f). */
+function latin1(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  return s;
+}
 type Slot = PyValue | typeof MARK;
 
 /** Unpickle one pickle at `offset`; returns the value and the offset just past its STOP. */
@@ -81,7 +88,7 @@ export function unpickleAt(
   const line = () => {
     const end = bytes.indexOf(0x0a, pos);
     if (end < 0) throw fail('truncated: unterminated text line');
-    const s = new TextDecoder('latin1').decode(bytes.subarray(pos, end));
+    const s = latin1(bytes.subarray(pos, end));
     pos = end + 1;
     return s;
   };
@@ -217,17 +224,23 @@ export function unpickleAt(
       case 0x8d: // BINUNICODE8
         push(utf8(u64()));
         break;
-      case 0x56: // UNICODE (raw-unicode-escape; enough for ASCII names)
-        push(line());
+      case 0x56: // UNICODE: raw-unicode-escape (latin1 bytes plus \uXXXX / \UXXXXXXXX escapes)
+        push(
+          line().replace(
+            /\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g,
+            (_m, u: string | undefined, w: string | undefined) =>
+              String.fromCodePoint(parseInt(u ?? w ?? '0', 16)),
+          ),
+        );
         break;
       case 0x53: // STRING
         push(textString(line()));
         break;
       case 0x54: // BINSTRING: Python 2 str, decoded as latin1 like torch.load's default
-        push(new TextDecoder('latin1').decode(take(i32())));
+        push(latin1(take(i32())));
         break;
       case 0x55: // SHORT_BINSTRING
-        push(new TextDecoder('latin1').decode(take(u8())));
+        push(latin1(take(u8())));
         break;
       case 0x42: // BINBYTES
         push(take(u32()));
@@ -431,7 +444,7 @@ export function unpickleAt(
   }
 }
 
-/** Unpickle a single pickle occupying `bytes` (trailing bytes are ignored, as pickle.loads does not). */
+/** Unpickle the pickle at the start of `bytes` (bytes after its STOP are ignored). */
 export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): PyValue {
   return unpickleAt(bytes, 0, options).value;
 }

@@ -1,0 +1,116 @@
+/**
+ * Picking the weights a network should load from a checkpoint that holds several copies: EMA vs
+ * raw model weights, and prefix handling for composite checkpoints (an LDM holds the UNet under
+ * `model.diffusion_model.` and the autoencoder under `first_stage_model.`).
+ */
+import type { TensorMap } from './types.js';
+
+export interface SelectOptions {
+  /** Which copy to return when the checkpoint has both. Default 'ema'. */
+  prefer?: 'ema' | 'model';
+}
+
+export interface Selection {
+  tensors: TensorMap;
+  /** Which copy the returned weights are. */
+  used: 'ema' | 'model';
+  /** How the EMA weights are laid out in the file. */
+  layout: 'compvis' | 'wrapped' | 'none';
+  /** Number of tensors replaced by (or taken from) EMA copies. */
+  emaTensors: number;
+  /** Human-readable explanation, e.g. why EMA was not used. */
+  note: string;
+}
+
+/** Prefixes under which training code commonly stores a whole EMA copy of the model. */
+const EMA_WRAPPERS = ['ema.', 'ema_model.', 'model_ema.'];
+const MODEL_WRAPPERS = ['model.', 'net.', 'module.', ''];
+
+/** The keys under `prefix`, with the prefix removed (other keys dropped). */
+export function stripPrefix(tensors: TensorMap, prefix: string): TensorMap {
+  const out: TensorMap = new Map();
+  for (const [k, v] of tensors) if (k.startsWith(prefix)) out.set(k.slice(prefix.length), v);
+  return out;
+}
+
+/** The keys not under any of `prefixes`. */
+export function withoutPrefixes(tensors: TensorMap, prefixes: string[]): TensorMap {
+  const out: TensorMap = new Map();
+  for (const [k, v] of tensors) if (!prefixes.some((p) => k.startsWith(p))) out.set(k, v);
+  return out;
+}
+
+/** True when some key starts with `prefix`. */
+export function hasPrefix(tensors: TensorMap, prefix: string): boolean {
+  for (const k of tensors.keys()) if (k.startsWith(prefix)) return true;
+  return false;
+}
+
+/**
+ * CompVis LDM (LitEma): `model_ema.<name of model.* with dots removed>` plus `model_ema.decay` and
+ * `model_ema.num_updates`. Returns the checkpoint with `model.*` replaced by EMA values (prefer
+ * 'ema') or untouched (prefer 'model'), EMA keys removed either way.
+ */
+function selectCompVis(tensors: TensorMap, prefer: 'ema' | 'model'): Selection {
+  const out: TensorMap = new Map();
+  let replaced = 0;
+  let lacking = 0;
+  for (const [k, v] of tensors) {
+    if (k.startsWith('model_ema.')) continue;
+    if (prefer === 'ema' && k.startsWith('model.')) {
+      const ema = tensors.get(`model_ema.${k.slice('model.'.length).replaceAll('.', '')}`);
+      if (ema && ema.shape.join() === v.shape.join()) {
+        out.set(k, ema);
+        replaced++;
+        continue;
+      }
+      lacking++;
+    }
+    out.set(k, v);
+  }
+  const note =
+    prefer === 'model'
+      ? 'raw model weights (EMA copies under model_ema.* dropped)'
+      : `EMA weights from model_ema.* for ${replaced} model.* tensors` +
+        (lacking ? `; ${lacking} model.* tensors have no EMA copy and keep their raw values` : '');
+  return {
+    tensors: out,
+    used: prefer === 'ema' && replaced > 0 ? 'ema' : 'model',
+    layout: 'compvis',
+    emaTensors: replaced,
+    note,
+  };
+}
+
+/**
+ * Choose EMA or raw weights. Recognises the CompVis LDM layout (model_ema.*) and whole-copy
+ * wrappers ({model, ema} / {ema_model} / EDM's {ema}); for wrappers the chosen copy is returned
+ * with its wrapper prefix removed. A checkpoint without EMA is returned unchanged (used: 'model').
+ */
+export function selectWeights(tensors: TensorMap, options: SelectOptions = {}): Selection {
+  const prefer = options.prefer ?? 'ema';
+  if (tensors.has('model_ema.decay') || tensors.has('model_ema.num_updates'))
+    return selectCompVis(tensors, prefer);
+  const emaPrefix = EMA_WRAPPERS.find((p) => hasPrefix(tensors, p));
+  if (!emaPrefix)
+    return { tensors, used: 'model', layout: 'none', emaTensors: 0, note: 'no EMA weights in checkpoint' };
+  const ema = stripPrefix(tensors, emaPrefix);
+  const modelPrefix =
+    MODEL_WRAPPERS.find((p) => p !== emaPrefix && (p === '' || hasPrefix(tensors, p))) ?? '';
+  const model =
+    modelPrefix === '' ? withoutPrefixes(tensors, EMA_WRAPPERS) : stripPrefix(tensors, modelPrefix);
+  if (prefer === 'ema' || model.size === 0) {
+    const note =
+      prefer === 'ema'
+        ? `EMA weights from ${emaPrefix}*`
+        : `no raw model weights beside ${emaPrefix}*: using the EMA copy`;
+    return { tensors: ema, used: 'ema', layout: 'wrapped', emaTensors: ema.size, note };
+  }
+  return {
+    tensors: model,
+    used: 'model',
+    layout: 'wrapped',
+    emaTensors: 0,
+    note: `raw model weights${modelPrefix ? ` from ${modelPrefix}*` : ''} (EMA copy under ${emaPrefix}* ignored)`,
+  };
+}
