@@ -148,7 +148,8 @@ for (const backend of TEST_BACKENDS) {
       const r = randArr(rng, ref.out.length);
       const dir = randArr(rng, x.length);
       const rt = tf.tensor(r, ref.shape);
-      const g = tf.grad((xi) => tf.sum(tf.mul(conv.apply(xi as tf.Tensor4D), rt)))(xt);
+      // The flipped-kernel gradient path explicitly (apply() uses it only on stock wasm kernels).
+      const g = tf.grad((xi) => tf.sum(tf.mul(conv.applyFlippedKernelGrad(xi as tf.Tensor4D), rt)))(xt);
       const got = dot(await g.data(), dir);
       const want = fdDirectional((xx) => refConv(xx, shape, w, b, 5, k, stride, pads).out, x, r, dir);
       assert.ok(
