@@ -226,13 +226,14 @@ function randomPad(rng: Rng): PadSpec {
 }
 
 function randomCase(rng: Rng): Case {
-  const kh = rng.int(1, 5);
-  const kw = rng.uniform() < 0.7 ? kh : rng.int(1, 5);
-  const sh = rng.int(1, 3);
   const pad = randomPad(rng);
-  // tfjs sizes numeric-pad outputs with the row stride in both directions (a tfjs quirk that
-  // breaks the forward op too), so numeric padding only gets square strides.
-  const sw = pad.kind === 'number' || rng.uniform() < 0.7 ? sh : rng.int(1, 3);
+  // tfjs sizes numeric-pad outputs with the row stride and kernel height in both directions (a
+  // quirk that breaks the forward op too), so numeric padding only gets square kernels/strides.
+  const square = pad.kind === 'number' || rng.uniform() < 0.7;
+  const kh = rng.int(1, 5);
+  const kw = square ? kh : rng.int(1, 5);
+  const sh = rng.int(1, 4);
+  const sw = square ? sh : rng.int(1, 4);
   return {
     n: rng.int(1, 4),
     h: rng.int(Math.max(kh, 2), 11),

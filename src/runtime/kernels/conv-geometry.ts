@@ -1,7 +1,8 @@
 /**
  * Shared geometry and tensor plumbing for the replacement convolution kernels: padding that may
- * be negative (a crop), zero-interleaving ("dilating") a gradient by the stride, and the window
- * slices of an im2col. Everything here is made of plain tfjs ops that exist on every backend.
+ * be negative (a crop), zero-interleaving ("dilating") a gradient by the stride, splitting a
+ * tensor into its stride phases and back, and the window slices of an im2col. Everything here is
+ * made of plain tfjs ops that exist on every backend, chosen among those that are fast on wasm.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -88,8 +89,13 @@ export function padOrCrop(x: tf.Tensor4D, amounts: [number, number, number, numb
       const c0 = Math.max(0, -left);
       const rows = h - r0 - Math.max(0, -bottom);
       const cols = w - c0 - Math.max(0, -right);
-      if (rows <= 0 || cols <= 0)
-        throw new Error(`padOrCrop: crop leaves an empty tensor (${amounts.join(', ')})`);
+      if (rows <= 0 || cols <= 0) {
+        // Everything is cropped away: the result is pure padding.
+        const outRows = h + top + bottom;
+        const outCols = w + left + right;
+        if (outRows <= 0 || outCols <= 0) throw new Error(`padOrCrop: empty result (${amounts.join(', ')})`);
+        return tf.fill([n, outRows, outCols, c], value) as tf.Tensor4D;
+      }
       t = tf.slice(t, [0, r0, c0, 0], [n, rows, cols, c]);
     }
     const pt = Math.max(0, top);
@@ -144,28 +150,89 @@ export function interleaveZeros(x: tf.Tensor4D, strideHeight: number, strideWidt
 }
 
 /**
- * The (kh, kw) window tap of a strided convolution over an already padded input:
- * out[n, i, j, c] = xPadded[n, kh + i*sh, kw + j*sw, c] for i < outHeight, j < outWidth.
+ * All window taps of a strided convolution over an already padded NHWC input:
+ * tap(kh, kw)[n, i, j, c] = xPadded[n, kh + i*sh, kw + j*sw, c] for i < outHeight, j < outWidth.
+ * Strided slices are very slow on wasm, so for stride > 1 the input is split once into its
+ * sh*sw spatial phases (reshape + two 4-D transposes, cheap) and every tap is then a plain,
+ * contiguous slice of one phase.
  */
-export function windowTap(
-  xPadded: tf.Tensor4D,
-  kh: number,
-  kw: number,
-  outHeight: number,
-  outWidth: number,
-  strideHeight: number,
-  strideWidth: number,
-): tf.Tensor4D {
-  const [n, , , c] = xPadded.shape;
-  if (strideHeight === 1 && strideWidth === 1) {
-    return tf.slice(xPadded, [0, kh, kw, 0], [n, outHeight, outWidth, c]);
+export class WindowTaps {
+  private readonly phases: tf.Tensor4D;
+  private readonly batch: number;
+
+  constructor(
+    xPadded: tf.Tensor4D,
+    private readonly outHeight: number,
+    private readonly outWidth: number,
+    private readonly strideHeight: number,
+    private readonly strideWidth: number,
+  ) {
+    this.batch = xPadded.shape[0];
+    this.phases =
+      strideHeight === 1 && strideWidth === 1 ? xPadded : splitPhases(xPadded, strideHeight, strideWidth);
   }
-  return tf.stridedSlice(
-    xPadded,
-    [0, kh, kw, 0],
-    [n, kh + (outHeight - 1) * strideHeight + 1, kw + (outWidth - 1) * strideWidth + 1, c],
-    [1, strideHeight, strideWidth, 1],
-  ) as tf.Tensor4D;
+
+  tap(kh: number, kw: number): tf.Tensor4D {
+    const { strideHeight: sh, strideWidth: sw, batch, outHeight: ho, outWidth: wo } = this;
+    const [rows, hq, wq, c] = this.phases.shape;
+    const first = ((kw % sw) * sh + (kh % sh)) * batch;
+    const r0 = Math.floor(kh / sh);
+    const c0 = Math.floor(kw / sw);
+    if (c === 1) {
+      // The wasm slice copies one innermost run at a time: drop the unit channel axis so that
+      // the runs are image rows, not single values.
+      const t3 = this.phases.reshape([rows, hq, wq]);
+      return tf.slice(t3, [first, r0, c0], [batch, ho, wo]).reshape([batch, ho, wo, 1]);
+    }
+    return tf.slice(this.phases, [first, r0, c0, 0], [batch, ho, wo, c]);
+  }
+}
+
+/**
+ * Split [B, H, W, C] into spatial phases: out[(rw*sh + rh)*B + b, q, p, c] = x[b, q*sh + rh,
+ * p*sw + rw, c], shape [sh*sw*B, ceil(H/sh), ceil(W/sw), C] (zero-padded at the end as needed).
+ */
+export function splitPhases(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, h, w, c] = x.shape;
+    const hq = Math.ceil(h / sh);
+    const wq = Math.ceil(w / sw);
+    const t = hq * sh === h && wq * sw === w ? x : padOrCrop(x, [0, hq * sh - h, 0, wq * sw - w]);
+    // Rows: [B, Hq, sh, Wq*sw*C] -> [sh, B, Hq, Wq*sw*C].
+    const rows = t.reshape([b, hq, sh, wq * sw * c]).transpose([2, 0, 1, 3]);
+    // Columns: [sh*B*Hq, Wq, sw, C] -> [sw, sh*B*Hq, Wq, C].
+    const cols = rows.reshape([sh * b * hq, wq, sw, c]).transpose([2, 0, 1, 3]);
+    return cols.reshape([sw * sh * b, hq, wq, c]);
+  });
+}
+
+/**
+ * Inverse of a phase split: given phases[rh * sw + rw] of shape [N, Qh, Qw, C], build
+ * out[n, q*sh + rh, p*sw + rw, c] = phases[rh*sw + rw][n, q, p, c], shape [N, Qh*sh, Qw*sw, C].
+ * Uses only stacks on the leading axis and 3-/4-D transposes (higher-rank transposes and
+ * inner-axis concatenations are slow on wasm).
+ */
+export function interleavePhases(phases: tf.Tensor4D[], sh: number, sw: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, qh, qw, c] = (phases[0] as tf.Tensor4D).shape;
+    const rowBlocks: tf.Tensor[] = [];
+    for (let rh = 0; rh < sh; rh++) {
+      const group = phases.slice(rh * sw, rh * sw + sw);
+      if (sw === 1) {
+        rowBlocks.push((group[0] as tf.Tensor4D).reshape([n * qh, qw * c]));
+        continue;
+      }
+      // [sw, N*Qh, Qw, C] -> [N*Qh, Qw, sw, C]: column index p*sw + rw.
+      const stacked = tf.stack(group).reshape([sw, n * qh, qw, c]);
+      rowBlocks.push(stacked.transpose([1, 2, 0, 3]).reshape([n * qh, qw * sw * c]));
+    }
+    if (sh === 1) return (rowBlocks[0] as tf.Tensor).reshape([n, qh, qw * sw, c]);
+    // [sh, N*Qh, Qw*sw*C] -> [N*Qh, sh, Qw*sw*C]: row index q*sh + rh.
+    return tf
+      .stack(rowBlocks)
+      .transpose([1, 0, 2])
+      .reshape([n, qh * sh, qw * sw, c]);
+  });
 }
 
 /** Narrow a kernel input to a Tensor; the engine passes Tensors to kernels that ops invoke. */

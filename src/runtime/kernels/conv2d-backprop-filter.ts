@@ -2,12 +2,12 @@
  * Conv2DBackpropFilter (the weight gradient of conv2d), which the wasm backend lacks entirely, so
  * that models can train on wasm. For y = conv(x, w) with stride s and top/left padding p:
  *   dw[kh, kw, ci, co] = sum_{n, i, j} xPad[n, kh + i*s, kw + j*s, ci] * dy[n, i, j, co].
- * That is one matrix product: the im2col matrix of x (one column block per window tap, gathered
- * with strided slices) transposed, times dy flattened to [N*Ho*Wo, Co]. The im2col matrix holds
+ * That is one matrix product: the transposed im2col matrix of x (one row block per window tap,
+ * gathered with strided slices), times dy flattened to [N*Ho*Wo, Co]. The im2col matrix holds
  * N*Ho*Wo*Kh*Kw*Ci floats, so large batches are processed in chunks and summed.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asTensor, convGeometry, padOrCrop, windowTap, type ConvPad, type Shape4 } from './conv-geometry.js';
+import { asTensor, convGeometry, padOrCrop, WindowTaps, type ConvPad, type Shape4 } from './conv-geometry.js';
 
 /** Largest im2col matrix built at once (floats); bigger batches are split. 32 Mi floats = 128 MiB. */
 const MAX_IM2COL_FLOATS = 32 * 1024 * 1024;
@@ -51,21 +51,21 @@ export function conv2dFilterGradient(
       const part = tf.tidy(() => {
         const xs = n === g.batch ? x : tf.slice(x, [n0, 0, 0, 0], [n, -1, -1, -1]);
         const dys = n === g.batch ? dy : tf.slice(dy, [n0, 0, 0, 0], [n, -1, -1, -1]);
+        // Channels first ([Ci*N, H, W, 1]) so that each tap is already a [Ci, N*Ho*Wo] block and
+        // stacking the taps yields the transposed im2col matrix [Kh*Kw*Ci, N*Ho*Wo] by contiguous
+        // copies (concatenating NHWC taps on the channel axis, and matMul with transposeA, are
+        // both slow on wasm).
         const xPad = padOrCrop(xs, pads);
+        const [, hp, wp] = xPad.shape;
+        const xT = tf.transpose(xPad, [3, 0, 1, 2]).reshape([ci * n, hp, wp, 1]) as tf.Tensor4D;
+        const windows = new WindowTaps(xT, g.outHeight, g.outWidth, g.strideHeight, g.strideWidth);
         const taps: tf.Tensor4D[] = [];
         for (let a = 0; a < kh; a++) {
-          for (let b = 0; b < kw; b++) {
-            taps.push(windowTap(xPad, a, b, g.outHeight, g.outWidth, g.strideHeight, g.strideWidth));
-          }
+          for (let b = 0; b < kw; b++) taps.push(windows.tap(a, b));
         }
         const rows = n * g.outHeight * g.outWidth;
-        const cols = taps.length === 1 ? (taps[0] as tf.Tensor4D) : tf.concat(taps, 3);
-        return tf.matMul(
-          cols.reshape([rows, kh * kw * ci]),
-          dys.reshape([rows, co]),
-          true,
-          false,
-        ) as tf.Tensor2D;
+        const colsT = taps.length === 1 ? (taps[0] as tf.Tensor4D) : tf.stack(taps);
+        return tf.matMul(colsT.reshape([kh * kw * ci, rows]), dys.reshape([rows, co])) as tf.Tensor2D;
       });
       if (total === undefined) {
         total = part;

@@ -13,7 +13,7 @@ import {
   interleaveZeros,
   isUnitDilation,
   padOrCrop,
-  windowTap,
+  WindowTaps,
   type ConvPad,
   type Shape4,
 } from './conv-geometry.js';
@@ -68,12 +68,18 @@ export function depthwiseFilterGradient(
       g.padLeft,
       (g.outWidth - 1) * g.strideWidth + kw - g.inWidth - g.padLeft,
     ];
-    const xPad = padOrCrop(x, pads);
+    const windows = new WindowTaps(
+      padOrCrop(x, pads),
+      g.outHeight,
+      g.outWidth,
+      g.strideHeight,
+      g.strideWidth,
+    );
     const dy5 = dy.reshape([g.batch, g.outHeight, g.outWidth, c, m]);
     const taps: tf.Tensor2D[] = [];
     for (let a = 0; a < kh; a++) {
       for (let b = 0; b < kw; b++) {
-        const tap = windowTap(xPad, a, b, g.outHeight, g.outWidth, g.strideHeight, g.strideWidth);
+        const tap = windows.tap(a, b);
         taps.push(tf.mul(tap.expandDims(4), dy5).sum([0, 1, 2]) as tf.Tensor2D);
       }
     }

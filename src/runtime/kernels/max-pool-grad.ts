@@ -11,7 +11,7 @@
  * gradient to a padding position (dropped) or to the first -Infinity, where cpu drops it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asTensor, interleaveZeros, padOrCrop, windowTap, type ConvPad } from './conv-geometry.js';
+import { asTensor, interleaveZeros, padOrCrop, WindowTaps, type ConvPad } from './conv-geometry.js';
 
 export function maxPoolInputGradient(
   dy: tf.Tensor4D,
@@ -34,11 +34,12 @@ export function maxPoolInputGradient(
   const wp = (wo - 1) * sw + kw;
   return tf.tidy(() => {
     const xPad = padOrCrop(x, [top, hp - h - top, left, wp - w - left], Number.NEGATIVE_INFINITY);
+    const windows = new WindowTaps(xPad, ho, wo, sh, sw);
     let unclaimed: tf.Tensor4D = tf.onesLike(y);
     const shares: tf.Tensor4D[] = [];
     for (let a = 0; a < kh; a++) {
       for (let b = 0; b < kw; b++) {
-        const tap = windowTap(xPad, a, b, ho, wo, sh, sw);
+        const tap = windows.tap(a, b);
         const wins = tf.mul(tf.cast(tf.equal(tap, y), 'float32'), unclaimed) as tf.Tensor4D;
         unclaimed = tf.sub(unclaimed, wins);
         const share = interleaveZeros(tf.mul(wins, dy), sh, sw);
