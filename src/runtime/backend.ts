@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
+import { registerWasmKernels } from './kernels/index.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -55,6 +56,7 @@ async function activate(name: BackendName): Promise<string> {
   }
   if (name === 'wasm') {
     await registerWasm();
+    registerWasmKernels(); // fast/missing gradient kernels (src/runtime/kernels), idempotent
     if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend failed to initialise');
     return '@tensorflow/tfjs-backend-wasm';
   }
