@@ -63,8 +63,8 @@ export default defineNode<SaveParams>({
     },
     additionalProperties: false,
   },
-  // Re-encoding a few PNGs is cheaper than keeping a second copy of them in the stage cache.
-  cache: false,
+  // Cached like any stage: the entry holds the encoded files, so a repeated run replays them into
+  // the new output folder without decoding any upstream value.
 
   async run(inputs, params, ctx) {
     const samples = checkImage(requireInput(inputs, 'samples', ctx.nodeId), 'samples', ctx.nodeId, [1, 3]);
