@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { relErr, TEST_BACKENDS, useBackend } from '../helpers/backends.js';
 import { DhariwalUNet, type DhariwalUNetConfig } from '../../src/networks/unet-dhariwal.js';
-import { edmPreconditioning } from '../../src/schedules/edm.js';
+import { edm, edmPreconditioning } from '../../src/schedules/edm.js';
+import { makeDenoiser, type RawNetwork } from '../../src/networks/denoiser.js';
 import { WeightError } from '../../src/networks/weights.js';
 import { ioArray, ioTensor, loadUNetFixture } from './unet-fixture.js';
 
@@ -131,4 +132,28 @@ test('DhariwalUNet: repeated forward and gradient calls leave no tensors behind;
   tf.dispose([x, t, ids]);
   net.dispose();
   assert.equal(tf.memory().numTensors, before);
+});
+
+test('DhariwalUNet behind makeDenoiser (EDM schedule, preconditioning) reproduces EDMPrecond', async () => {
+  await useBackend('wasm');
+  const f = await loadUNetFixture('unet-dhariwal');
+  const net = DhariwalUNet.load(f.weights, f.config as unknown as DhariwalUNetConfig);
+  const raw: RawNetwork = net.asRawNetwork();
+  const denoiser = makeDenoiser({
+    net: raw,
+    parameterization: 'x0',
+    schedule: edm(),
+    space: 'pixel',
+    dataShape: [16, 16, 1],
+    numClasses: 3,
+  });
+  const x = ioTensor<tf.Tensor4D>(f, 'x');
+  const sigma = ioTensor<tf.Tensor1D>(f, 'sigma'); // EDM schedule time is sigma itself
+  const ids = tf.tensor1d([1, 2], 'int32'); // the fixture's one-hot rows
+  const d = denoiser.predictX0(x, sigma, ids);
+  const err = relErr(d.dataSync(), ioArray(f, 'precond_out'));
+  console.log(`dhariwal via makeDenoiser: D rel err ${err.toExponential(2)}`);
+  assert.ok(err < TOL, `D rel err ${err}`);
+  tf.dispose([x, sigma, ids, d]);
+  net.dispose();
 });

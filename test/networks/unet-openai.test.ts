@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { relErr, TEST_BACKENDS, useBackend } from '../helpers/backends.js';
 import { OpenAIUNet, type OpenAIUNetConfig } from '../../src/networks/unet-openai.js';
 import { WeightError, WeightStore } from '../../src/networks/weights.js';
+import type { RawNetwork } from '../../src/networks/denoiser.js';
 import { ioArray, ioTensor, loadUNetFixture } from './unet-fixture.js';
 
 const TOL = 1e-4;
@@ -120,10 +121,11 @@ test('OpenAIUNet: class labels outside [0, num_classes) are refused', async () =
   await useBackend('cpu');
   const f = await loadUNetFixture('unet-openai-a');
   const net = OpenAIUNet.load(f.weights, f.config as unknown as OpenAIUNetConfig);
-  const raw = net.asRawNetwork();
+  const raw: RawNetwork = net.asRawNetwork(); // fits the Denoiser's raw-network type
   const x = ioTensor<tf.Tensor4D>(f, 'x');
   const t = tf.tensor1d([1, 2]);
-  assert.throws(() => raw(x, t, tf.tensor1d([0, 3], 'int32')), /class label 3 outside \[0, 3\)/);
-  tf.dispose([x, t]);
+  const ids = tf.tensor1d([0, 3], 'int32');
+  assert.throws(() => raw(x, t, ids), /class label 3 outside \[0, 3\)/);
+  tf.dispose([x, t, ids]);
   net.dispose();
 });
