@@ -10,7 +10,7 @@
  * recomputed: never trusted.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EncodedTensor, EncodedValues } from './values.js';
 import type { OutputFile } from '../nodes/define.js';
@@ -119,6 +119,7 @@ export interface StageCacheOptions {
 
 export class StageCache {
   private readonly memory = new Map<string, Buffer>();
+  private readonly shards = new Set<string>();
   private memoryUsed = 0;
   readonly dir: string | undefined;
   private readonly memoryBytes: number;
@@ -161,16 +162,16 @@ export class StageCache {
     this.remember(entry.key, buf);
     if (!this.dir) return;
     const file = this.fileOf(entry.key);
-    await mkdir(path.dirname(file), { recursive: true });
+    const shard = path.dirname(file);
+    if (!this.shards.has(shard)) {
+      await mkdir(shard, { recursive: true });
+      this.shards.add(shard);
+    }
     const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      const fh = await open(tmp, 'w');
-      try {
-        await fh.writeFile(buf);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      // No fsync: rename makes the entry appear whole or not at all for readers, and an entry torn
+      // by a power loss fails its checksum and is recomputed.
+      await writeFile(tmp, buf);
       await rename(tmp, file);
     } catch (e) {
       await rm(tmp, { force: true });
@@ -229,6 +230,7 @@ export class StageCache {
 
   async clear(): Promise<number> {
     this.clearMemory();
+    this.shards.clear();
     if (!this.dir) return 0;
     const n = (await this.list()).length;
     await rm(this.dir, { recursive: true, force: true });
