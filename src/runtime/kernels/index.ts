@@ -21,13 +21,31 @@ const BACKEND = 'wasm';
 
 /** The kernels registered before ours, kept for fallbacks and for benchmarking the stock code. */
 const stockKernels = new Map<string, tf.KernelConfig | undefined>();
+/** Stock kernels whose setupFunc has run (it binds their wasm exports). */
+const stockReady = new Set<string>();
 let registered = false;
+
+/**
+ * A stock kernel's function, made safe to call: when registerWasmKernels() runs before the wasm
+ * backend initialises (as initBackend does), tfjs never calls the replaced kernel's setupFunc,
+ * so it is called here on first use.
+ */
+function readyStock(kernelName: string, stock: tf.KernelConfig): tf.KernelFunc {
+  return (args) => {
+    if (!stockReady.has(kernelName)) {
+      stock.setupFunc?.(args.backend);
+      stockReady.add(kernelName);
+    }
+    return stock.kernelFunc(args);
+  };
+}
 
 function replace(kernelName: string, make: (stock: tf.KernelFunc | undefined) => tf.KernelFunc): void {
   const stock = tf.getKernel(kernelName, BACKEND);
   stockKernels.set(kernelName, stock);
   if (stock !== undefined) tf.unregisterKernel(kernelName, BACKEND);
-  tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: make(stock?.kernelFunc) });
+  const fallback = stock === undefined ? undefined : readyStock(kernelName, stock);
+  tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: make(fallback) });
 }
 
 /** Names of the kernels registerWasmKernels() installs. */
@@ -60,15 +78,25 @@ export function unregisterWasmKernels(): void {
   for (const name of WASM_KERNEL_NAMES) {
     tf.unregisterKernel(name, BACKEND);
     const stock = stockKernels.get(name);
-    if (stock !== undefined) tf.registerKernel(stock);
+    if (stock === undefined) continue;
+    tf.registerKernel({ ...stock, kernelFunc: readyStock(name, stock) });
   }
   stockKernels.clear();
   registered = false;
 }
 
-/** The stock wasm kernel that registerWasmKernels() replaced (undefined when there was none). */
-export function stockWasmKernel(kernelName: string): tf.KernelConfig | undefined {
-  return registered ? stockKernels.get(kernelName) : tf.getKernel(kernelName, BACKEND);
+/**
+ * The stock wasm kernel function that registerWasmKernels() replaced (undefined when wasm had
+ * none), callable directly (its setup is ensured).
+ */
+export function stockWasmKernel(kernelName: string): tf.KernelFunc | undefined {
+  const stock = registered ? stockKernels.get(kernelName) : tf.getKernel(kernelName, BACKEND);
+  return stock === undefined ? undefined : readyStock(kernelName, stock);
+}
+
+/** Whether registerWasmKernels() is in effect. */
+export function wasmKernelsRegistered(): boolean {
+  return registered;
 }
 
 export { conv2dFilterGradient } from './conv2d-backprop-filter.js';
