@@ -66,7 +66,7 @@ export function walkTensors(root: PyValue, maxValues = 2000): Walked {
         if (v.args.length === 1) visit(v.args[0] as PyValue, path);
         else v.args.forEach((a, i) => visit(a, join(path, `arg${i}`)));
         const state = v.state instanceof PyTuple ? v.state.items : [v.state];
-        for (const s of state) visit(s, path);
+        for (const s of state) if (s !== null) visit(s, path);
         visitDict(v.dictItems, path);
         v.listItems.forEach((item, i) => visit(item, join(path, String(i))));
       }

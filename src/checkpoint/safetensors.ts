@@ -40,16 +40,55 @@ export function readSafetensors(bytes: Uint8Array, source?: string): TensorMap {
   return readSafetensorsWithMetadata(bytes, source).tensors;
 }
 
+/** One tensor as the header declares it; offsets are absolute positions in the file. */
+export interface SafetensorsEntry {
+  key: string;
+  dtype: CheckpointDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  /** In data order (file order). */
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string>;
+}
+
 /** As readSafetensors, also returning the `__metadata__` string map (empty when absent). */
 export function readSafetensorsWithMetadata(bytes: Uint8Array, source?: string): SafetensorsContents {
+  const { entries, metadata } = readSafetensorsHeader(bytes, source);
+  const tensors: TensorMap = new Map();
+  for (const e of entries) {
+    const count = (e.end - e.begin) / ITEM_SIZE[e.dtype];
+    tensors.set(e.key, {
+      dtype: e.dtype,
+      shape: e.shape,
+      data: decodeElements(bytes, e.begin, count, e.dtype),
+    });
+  }
+  return { tensors, metadata };
+}
+
+/**
+ * Parse and validate the header only (no tensor is decoded): header length, JSON, dtype names,
+ * shapes, offsets in bounds, byte sizes agreeing with shapes, no overlaps. `bytes` must hold at
+ * least the whole header; the data section is bounds-checked against `fileLength` (default: all of `bytes`).
+ */
+export function readSafetensorsHeader(
+  bytes: Uint8Array,
+  source?: string,
+  fileLength = bytes.length,
+): SafetensorsHeader {
   const fail = (msg: string, key?: string) => checkpointError(source, `safetensors: ${msg}`, key);
   if (bytes.length < 8) throw fail(`file is ${bytes.length} bytes, too short for the 8-byte header length`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen = Number(dv.getBigUint64(0, true));
   if (headerLen > MAX_HEADER_BYTES)
     throw fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
-  if (8 + headerLen > bytes.length)
-    throw fail(`header length ${headerLen} runs past the end of the file (${bytes.length} bytes)`);
+  if (8 + headerLen > fileLength)
+    throw fail(`header length ${headerLen} runs past the end of the file (${fileLength} bytes)`);
+  if (8 + headerLen > bytes.length) throw fail('header is incomplete in the bytes given');
   const headerText = new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(8, 8 + headerLen));
   let header: unknown;
   try {
@@ -60,16 +99,10 @@ export function readSafetensorsWithMetadata(bytes: Uint8Array, source?: string):
   if (typeof header !== 'object' || header === null || Array.isArray(header))
     throw fail('header JSON is not an object');
   const dataStart = 8 + headerLen;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = fileLength - dataStart;
 
   const metadata: Record<string, string> = {};
-  interface Entry {
-    key: string;
-    dtype: CheckpointDType;
-    shape: number[];
-    begin: number;
-    end: number;
-  }
+  type Entry = SafetensorsEntry;
   const entries: Entry[] = [];
   for (const [key, value] of Object.entries(header as Record<string, unknown>)) {
     if (key === '__metadata__') {
@@ -118,16 +151,11 @@ export function readSafetensorsWithMetadata(bytes: Uint8Array, source?: string):
     if (cur.begin < prev.end && cur.end > cur.begin)
       throw fail(`data_offsets [${cur.begin}, ${cur.end}] overlap those of '${prev.key}'`, cur.key);
   }
-  const tensors: TensorMap = new Map();
   for (const e of entries) {
-    const count = (e.end - e.begin) / ITEM_SIZE[e.dtype];
-    tensors.set(e.key, {
-      dtype: e.dtype,
-      shape: e.shape,
-      data: decodeElements(bytes, dataStart + e.begin, count, e.dtype),
-    });
+    e.begin += dataStart;
+    e.end += dataStart;
   }
-  return { tensors, metadata };
+  return { entries, metadata };
 }
 
 export async function readSafetensorsFile(path: string): Promise<TensorMap> {

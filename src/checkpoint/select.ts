@@ -114,3 +114,27 @@ export function selectWeights(tensors: TensorMap, options: SelectOptions = {}): 
     note: `raw model weights${modelPrefix ? ` from ${modelPrefix}*` : ''} (EMA copy under ${emaPrefix}* ignored)`,
   };
 }
+
+export interface EmaPresence {
+  layout: 'compvis' | 'wrapped' | 'none';
+  /** Prefix the EMA copy lives under ('model_ema.', 'ema.', ...); '' when none. */
+  prefix: string;
+  /** Number of EMA tensors (bookkeeping like decay/num_updates included). */
+  tensors: number;
+}
+
+/** Detect EMA weights from key names alone (used by inspect, before any tensor is decoded). */
+export function detectEma(keys: Iterable<string>): EmaPresence {
+  const list = [...keys];
+  if (list.includes('model_ema.decay') || list.includes('model_ema.num_updates'))
+    return {
+      layout: 'compvis',
+      prefix: 'model_ema.',
+      tensors: list.filter((k) => k.startsWith('model_ema.')).length,
+    };
+  for (const p of EMA_WRAPPERS) {
+    const n = list.filter((k) => k.startsWith(p)).length;
+    if (n > 0) return { layout: 'wrapped', prefix: p, tensors: n };
+  }
+  return { layout: 'none', prefix: '', tensors: 0 };
+}

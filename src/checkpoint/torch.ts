@@ -12,9 +12,9 @@ import type { ScalarLeaf } from './materialize.js';
 import { unpickleAt } from './pickle.js';
 import type { UnpickleOptions } from './pickle.js';
 import { STORAGE_DTYPES } from './pickle-globals.js';
-import { PyDict, PyGlobal, PyStorage, asNumber, asSequence, describe } from './pyvalues.js';
+import { PyDict, PyGlobal, PyStorage, PyTensor, asNumber, asSequence, describe } from './pyvalues.js';
 import type { PyValue } from './pyvalues.js';
-import type { TensorMap } from './types.js';
+import type { CheckpointDType, TensorMap } from './types.js';
 import { ZipArchive, isZip } from './zip.js';
 
 export type TorchFormat = 'torch-zip' | 'torch-legacy' | 'pickle';
@@ -220,11 +220,24 @@ function subtree(value: PyValue, path: string, source: string | undefined): PyVa
   return v;
 }
 
-/** Read a torch checkpoint from bytes or a file path. */
-export async function readTorchCheckpoint(
+/** A tensor found in a checkpoint, not yet decoded. */
+export interface TorchTensorEntry {
+  key: string;
+  dtype: CheckpointDType;
+  shape: number[];
+  view: PyTensor;
+}
+
+export interface TorchScan {
+  entries: TorchTensorEntry[];
+  meta: TorchCheckpointMeta;
+}
+
+/** Parse a checkpoint and list its tensors (under `root`) without decoding any tensor data. */
+export async function scanTorchCheckpoint(
   input: Uint8Array | string,
   options: TorchReadOptions = {},
-): Promise<TorchCheckpoint> {
+): Promise<TorchScan> {
   const source = options.source ?? (typeof input === 'string' ? input : '<bytes>');
   const bytes = typeof input === 'string' ? await readFile(input) : input;
   const parsed = unpickleTorch(bytes, { ...options, source });
@@ -236,8 +249,6 @@ export async function readTorchCheckpoint(
   if (rootPath === 'all') rootPath = '';
   const all = walkTensors(top);
   const chosen = rootPath === '' ? all : walkTensors(subtree(top, rootPath, source));
-  const tensors: TensorMap = new Map();
-  for (const [key, t] of chosen.tensors) tensors.set(key, materialize(t, source, key));
   const values: Record<string, ScalarLeaf> = {};
   for (const [k, v] of all.values) values[k] = v;
   const meta: TorchCheckpointMeta = {
@@ -250,5 +261,22 @@ export async function readTorchCheckpoint(
     ...(parsed.version !== undefined ? { version: parsed.version } : {}),
     ...(parsed.byteorder !== undefined ? { byteorder: parsed.byteorder } : {}),
   };
+  const entries = chosen.tensors.map(([key, view]) => ({
+    key,
+    dtype: (view.storage.root ?? view.storage).dtype,
+    shape: [...view.shape],
+    view,
+  }));
+  return { entries, meta };
+}
+
+/** Read a torch checkpoint from bytes or a file path, decoding every tensor under `root`. */
+export async function readTorchCheckpoint(
+  input: Uint8Array | string,
+  options: TorchReadOptions = {},
+): Promise<TorchCheckpoint> {
+  const { entries, meta } = await scanTorchCheckpoint(input, options);
+  const tensors: TensorMap = new Map();
+  for (const e of entries) tensors.set(e.key, materialize(e.view, meta.source, e.key));
   return { tensors, meta };
 }
