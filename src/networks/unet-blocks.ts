@@ -6,7 +6,7 @@
  * Dropout is an inference no-op and is left out.
  */
 import * as tf from '@tensorflow/tfjs';
-import { attention, avgPool2x, Conv2d, GroupNorm, Linear, silu } from './layers.js';
+import { attention, avgPool2x, Conv2d, GroupNorm, Linear, silu, upsampleNearest2x } from './layers.js';
 import type { WeightStore } from './weights.js';
 
 /** A UNet stage that may read the (already mapped) embedding vector [B, E]. */
@@ -21,19 +21,6 @@ export function ignoringEmbedding(layer: { apply(x: tf.Tensor4D): tf.Tensor4D })
 
 /** Resample an NHWC map by 2x: nearest-neighbour up or 2x2 average down. */
 export type Resample = 'up' | 'down' | 'none';
-
-/**
- * Nearest-neighbour 2x upsampling built from stacks, so that it has a gradient on every backend.
- * (layers.ts' upsampleNearest2x tiles a rank-6 tensor, and tfjs implements the Tile gradient only
- * up to rank 4.)
- */
-export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [n, h, w, c] = x.shape;
-    const wide = tf.reshape(tf.stack([x, x], 3), [n, h, 2 * w, c]);
-    return tf.reshape(tf.stack([wide, wide], 2), [n, 2 * h, 2 * w, c]) as tf.Tensor4D;
-  });
-}
 
 function resample(x: tf.Tensor4D, how: Resample): tf.Tensor4D {
   if (how === 'up') return upsampleNearest2x(x);

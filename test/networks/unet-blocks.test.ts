@@ -1,14 +1,13 @@
 /**
- * UNet building blocks against float64 references written from the formulas: nearest 2x
- * upsampling (values and gradient = 2x2 block sums) and multi-head attention for the three qkv
- * channel layouts of openaimodel (legacy, new order) and EDM.
+ * Multi-head attention for the three qkv channel layouts of openaimodel (legacy, new order) and
+ * EDM against a float64 reference written from the index formulas.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../src/util/random.js';
 import { relErr, TEST_BACKENDS, useBackend } from '../helpers/backends.js';
-import { multiHeadAttention, upsampleNearest2x, type QkvLayout } from '../../src/networks/unet-blocks.js';
+import { multiHeadAttention, type QkvLayout } from '../../src/networks/unet-blocks.js';
 
 /** Channel index of (j in q/k/v, head, c) in the fused qkv map. */
 function qkvIndex(layout: QkvLayout, j: number, head: number, c: number, heads: number, ch: number): number {
@@ -51,36 +50,6 @@ function attentionRef(
 }
 
 for (const backend of TEST_BACKENDS) {
-  test(`upsampleNearest2x: values and input gradient (${backend})`, async () => {
-    await useBackend(backend);
-    const rng = new Rng(5);
-    const [n, h, w, c] = [2, 3, 4, 5];
-    const x = rng.normalTensor<tf.Tensor4D>([n, h, w, c]);
-    const r = rng.normalTensor<tf.Tensor4D>([n, 2 * h, 2 * w, c]);
-    const xv = x.dataSync();
-    const rv = r.dataSync();
-    const up = upsampleNearest2x(x).dataSync();
-    const g = tf
-      .grad((v: tf.Tensor) => tf.sum(tf.mul(upsampleNearest2x(v as tf.Tensor4D), r)))(x)
-      .dataSync();
-    const idx = (b: number, i: number, j: number, k: number, hh: number, ww: number) =>
-      ((b * hh + i) * ww + j) * c + k;
-    for (let b = 0; b < n; b++)
-      for (let i = 0; i < 2 * h; i++)
-        for (let j = 0; j < 2 * w; j++)
-          for (let k = 0; k < c; k++) {
-            assert.equal(up[idx(b, i, j, k, 2 * h, 2 * w)], xv[idx(b, i >> 1, j >> 1, k, h, w)]);
-          }
-    const expected = new Float64Array(n * h * w * c);
-    for (let b = 0; b < n; b++)
-      for (let i = 0; i < 2 * h; i++)
-        for (let j = 0; j < 2 * w; j++)
-          for (let k = 0; k < c; k++)
-            expected[idx(b, i >> 1, j >> 1, k, h, w)] += rv[idx(b, i, j, k, 2 * h, 2 * w)] as number;
-    assert.ok(relErr(g, expected) < 1e-6);
-    tf.dispose([x, r]);
-  });
-
   for (const layout of ['head-qkv-channel', 'qkv-head-channel', 'head-channel-qkv'] as const) {
     test(`multiHeadAttention, ${layout} layout, equals a float64 reference (${backend})`, async () => {
       await useBackend(backend);
