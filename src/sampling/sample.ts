@@ -20,7 +20,8 @@ export type TimestepSpacing = 'trailing' | 'compvis' | 'linspace';
  * `steps` decreasing times from `from` (default: the schedule's noisiest time) for a sampler.
  * Discrete schedules (N steps):
  * - 'trailing' (default): from, from - c, ..., with c = (from + 1) / steps rounded (starts at the top);
- * - 'compvis': CompVis 'uniform' DDIM times 1 + k floor(N / steps), k = steps-1..0 (ignores `from`);
+ * - 'compvis': CompVis 'uniform' DDIM times 1 + k floor(N / steps), k = 0, 1, ... below N, reversed
+ *   (ignores `from`; more than `steps` times when steps does not divide N);
  * - 'linspace': round(linspace(from, 0, steps)).
  * Continuous schedules: linspace(from, tMin, steps) for every spacing.
  */
@@ -40,9 +41,13 @@ export function samplerTimes(
   const spacing = options.spacing ?? 'trailing';
   let out: number[];
   if (spacing === 'compvis') {
-    const n = (schedule.numSteps ?? schedule.tMax + 1) as number;
+    // CompVis make_ddim_timesteps('uniform'): range(0, N, N // steps) + 1, so there can be more
+    // than `steps` times when steps does not divide N.
+    const n = schedule.numSteps ?? schedule.tMax + 1;
     const c = Math.floor(n / steps);
-    out = Array.from({ length: steps }, (_, k) => 1 + (steps - 1 - k) * c);
+    out = [];
+    for (let t = 0; t < n; t += c) out.push(t + 1);
+    out.reverse();
   } else if (spacing === 'linspace') {
     out = Array.from({ length: steps }, (_, i) =>
       Math.round(steps === 1 ? from : from - (i / (steps - 1)) * from),

@@ -105,6 +105,26 @@ for (const backend of TEST_BACKENDS) {
     });
   });
 
+  test(`[${backend}] predictions are differentiable in z: d sum(x0) / dz = k (VP eps net and EDM F net)`, async () => {
+    await useBackend(backend);
+    tf.tidy(() => {
+      const z = tf.tensor4d([0.3, -0.2, 1.1, 0.4], [1, 2, 2, 1]);
+      for (const [schedule, t] of [
+        [vpDiscrete(), 550],
+        [edm(), 3],
+      ] as const) {
+        const d = gaussianDenoiser(DATA, schedule, 'eps');
+        const { alpha, sigma } = schedule.level(t);
+        const k = (alpha * DATA.std ** 2) / (alpha ** 2 * DATA.std ** 2 + sigma ** 2);
+        const g = tf.grad((zz: tf.Tensor) => tf.sum(d.predictX0(zz as tf.Tensor4D, t)))(z);
+        assert.ok(
+          relErr(g.dataSync(), [k, k, k, k]) < 1e-4,
+          `${schedule.kind}: grad ${g.dataSync()} vs ${k}`,
+        );
+      }
+    });
+  });
+
   test(`[${backend}] countCalls counts network calls; denoise costs one call`, async () => {
     await useBackend(backend);
     const calls: number[] = [];

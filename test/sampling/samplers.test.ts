@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { TEST_BACKENDS, useBackend } from '../helpers/backends.js';
 import { sampleDdim, sampleEdm, samplerTimes } from '../../src/sampling/sample.js';
-import { edm, vpDiscrete, type NoiseLevel } from '../../src/schedules/index.js';
+import { edm, ve, vpDiscrete, type NoiseLevel } from '../../src/schedules/index.js';
 import { Rng } from '../../src/util/random.js';
 import { elementMoments, exactX0, gaussianDenoiser, type GaussianData } from './gaussian-prior.js';
 
@@ -349,10 +349,96 @@ for (const backend of TEST_BACKENDS) {
   });
 }
 
+for (const backend of TEST_BACKENDS) {
+  test(`[${backend}] sampleEdm on a VE schedule (t <-> sigma through the schedule) matches float64 Algorithm 1`, async () => {
+    await useBackend(backend);
+    const schedule = ve({ sigmaMin: 0.002, sigmaMax: 80 });
+    const sigmas = edm().sigmas(18);
+    const out = sampleEdm(gaussianDenoiser(DATA, schedule, 'eps'), {
+      rng: new Rng(8),
+      shape: [200, 2, 2, 1],
+    });
+    const values = await out.data();
+    out.dispose();
+    const noise = new Rng(8).normalArray(800);
+    const ref = Array.from(noise, (e, i) => heunChain(sigmas, 80 * e, i % 4));
+    const err = maxAbsDiff(values, ref);
+    assert.ok(err < 2e-3, `max |tfjs - float64| = ${err}`);
+  });
+
+  test(`[${backend}] sampleDdim with labels and guidance: class-conditional Gaussian data, one call per step`, async () => {
+    await useBackend(backend);
+    const schedule = vpDiscrete();
+    // Class c has mean DATA.mean + c; the null class (2) the average of classes 0 and 1.
+    const classMean = (c: number): number[] => DATA.mean.map((m) => m + (c === 2 ? 0.5 : c));
+    const base = gaussianDenoiser(DATA, schedule, 'eps');
+    const byClass = [0, 1, 2].map((c) => gaussianDenoiser({ ...DATA, mean: classMean(c) }, schedule, 'eps'));
+    const conditional = {
+      ...base,
+      numClasses: 2,
+      predictEps: (z: tf.Tensor4D, t: number | tf.Tensor1D, labels?: tf.Tensor1D): tf.Tensor4D =>
+        tf.tidy(() => {
+          if (!labels) throw new Error('labels expected');
+          const l = Array.from(labels.dataSync());
+          const rows = l.map((c, b) =>
+            (byClass[c] as (typeof byClass)[number]).predictEps(
+              tf.slice(z, [b, 0, 0, 0], [1, 2, 2, 1]),
+              t as number,
+            ),
+          );
+          return tf.concat(rows, 0) as tf.Tensor4D;
+        }),
+    };
+    let calls = 0;
+    const labels = [0, 1, 1, 0];
+    const out = sampleDdim(conditional, {
+      rng: new Rng(10),
+      steps: 20,
+      shape: [4, 2, 2, 1],
+      labels,
+      guidanceScale: 1,
+      onNetworkCall: () => calls++,
+    });
+    assert.equal(calls, 20);
+    // Deterministic DDIM: each sample equals the float64 chain of its own class from the same noise.
+    const values = await out.data();
+    out.dispose();
+    const noise = new Rng(10).normalArray(16);
+    const times = samplerTimes(schedule, 20);
+    const ref: number[] = [];
+    noise.forEach((z, i) => {
+      const c = labels[Math.floor(i / 4)] as number;
+      const shifted: GaussianData = { ...DATA, mean: classMean(c) };
+      let zz = z;
+      for (let k = 0; k < times.length; k++) {
+        const aT = schedule.alphaBar(times[k] as number);
+        const aS = k + 1 < times.length ? schedule.alphaBar(times[k + 1] as number) : 1;
+        const x0 = exactX0(shifted, i % 4, zz, { alpha: Math.sqrt(aT), sigma: Math.sqrt(1 - aT) });
+        const eps = (zz - Math.sqrt(aT) * x0) / Math.sqrt(1 - aT);
+        zz = Math.sqrt(aS) * x0 + Math.sqrt(1 - aS) * eps;
+      }
+      ref.push(zz);
+    });
+    assert.ok(
+      maxAbsDiff(values, ref) < 2e-4,
+      `guided (w = 1) sampling vs float64: ${maxAbsDiff(values, ref)}`,
+    );
+    assert.throws(
+      () => sampleDdim(conditional, { rng: new Rng(1), steps: 2, guidanceScale: 3 }),
+      /no class labels/,
+    );
+  });
+}
+
 test('samplerTimes: trailing, compvis and linspace spacings; continuous schedules', () => {
   const s = vpDiscrete();
   assert.deepEqual(samplerTimes(s, 5), [999, 799, 599, 399, 199]);
   assert.deepEqual(samplerTimes(s, 4, { spacing: 'compvis' }), [751, 501, 251, 1]);
+  // CompVis: range(0, 1000, 33) + 1 has 31 entries for 30 steps.
+  const cv = samplerTimes(s, 30, { spacing: 'compvis' });
+  assert.equal(cv.length, 31);
+  assert.equal(cv[0], 991);
+  assert.equal(cv[30], 1);
   assert.deepEqual(samplerTimes(s, 3, { spacing: 'linspace', from: 400 }), [400, 200, 0]);
   assert.deepEqual(samplerTimes(s, 4, { from: 399 }), [399, 299, 199, 99]);
   assert.throws(() => samplerTimes(s, 500, { from: 10 }), /do not fit/);
