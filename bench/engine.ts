@@ -20,7 +20,7 @@ import { loadPlan } from '../src/graph/plan.js';
 import { runPlan, type RunOptions } from '../src/runtime/execute.js';
 import { StageCache } from '../src/runtime/cache.js';
 import { makeTestContext } from '../test/helpers/context.js';
-import trivial from '../test/fixtures/engine/trivial-nodes.ts';
+import trivial from '../test/fixtures/engine/trivial-nodes.js';
 import type { NodeDefinition } from '../src/nodes/define.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -31,7 +31,9 @@ async function tryTensorflow(): Promise<string> {
       errors.push(`${pkg} loaded but registered no 'tensorflow' backend`);
     } catch (e) {
       const msg = firstLine(e);
-      errors.push(msg.includes('Cannot find module') ? `${pkg} not installed` : `${pkg} failed to load (${msg})`);
+      errors.push(
+        msg.includes('Cannot find module') ? `${pkg} not installed` : `${pkg} failed to load (${msg})`,
+      );
     }
   }
   throw new Error(errors.join('; '));

@@ -182,7 +182,12 @@ async function execute(
     emit({ type: 'node-start', node: n.id, item: item?.key });
     const seed = hashSeed(hashSeed(runSeed, n.id), item?.key ?? '');
     if (!extraKeys.has(n.id)) {
-      extraKeys.set(n.id, Promise.resolve(n.def.cacheKey ? n.def.cacheKey(n.params as never, { baseDir: n.baseDir }) : undefined));
+      extraKeys.set(
+        n.id,
+        Promise.resolve(
+          n.def.cacheKey ? n.def.cacheKey(n.params as never, { baseDir: n.baseDir }) : undefined,
+        ),
+      );
     }
     const extra = await extraKeys.get(n.id);
     const inputDigests: Record<string, string> = {};
