@@ -1,6 +1,12 @@
 /** Sampler building blocks: prediction conversions, one-step rules, forward process, sampler loops. */
 export * from './predictions.js';
-export { ddimStep, ddimStepMeanStd, type DdimCoefficients, type DdimStepInput } from './ddim.js';
+export {
+  ddimStep,
+  ddimStepMeanStd,
+  type DdimCoefficients,
+  type DdimStepInput,
+  type EtaConvention,
+} from './ddim.js';
 export {
   ancestralStep,
   ancestralStepMeanStd,

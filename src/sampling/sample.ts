@@ -11,7 +11,7 @@ import { withGuidance } from '../networks/guidance.js';
 import { EdmSchedule } from '../schedules/edm.js';
 import { CLEAN, type NoiseSchedule } from '../schedules/types.js';
 import type { Rng } from '../util/random.js';
-import { ddimStep, ddimStepMeanStd } from './ddim.js';
+import { ddimStep, ddimStepMeanStd, type EtaConvention } from './ddim.js';
 import { edmSampleLoop } from './edm-samplers.js';
 
 export type TimestepSpacing = 'trailing' | 'compvis' | 'linspace';
@@ -107,6 +107,8 @@ export interface DdimSampleOptions extends SampleCommonOptions {
   steps?: number;
   /** DDIM stochasticity (default 0). */
   eta?: number;
+  /** Whether eta scales the step's std (DDIM, default) or its variance (the paper's Eq. 23). */
+  etaScales?: EtaConvention;
   spacing?: TimestepSpacing;
   /** Explicit decreasing times; overrides steps/spacing. */
   times?: number[];
@@ -139,7 +141,16 @@ export function sampleDdim(denoiser: Denoiser, options: DdimSampleOptions): tf.T
       const pred = denoise(model, z, t, labels);
       const noise =
         ddimStepMeanStd(schedule, t, s, eta).std > 0 ? options.rng.normalTensor(shape) : undefined;
-      const next = ddimStep(schedule, { zt: z, eps: pred.eps, x0: pred.x0, t, s, eta, noise }) as tf.Tensor4D;
+      const next = ddimStep(schedule, {
+        zt: z,
+        eps: pred.eps,
+        x0: pred.x0,
+        t,
+        s,
+        eta,
+        etaScales: options.etaScales,
+        noise,
+      }) as tf.Tensor4D;
       noise?.dispose();
       pred.eps.dispose();
       z.dispose();

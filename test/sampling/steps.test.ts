@@ -49,6 +49,27 @@ test('ddimStepMeanStd matches DDIM in abar notation (non-consecutive steps), bot
   }
 });
 
+test("eta conventions: 'variance' (paper Eq. 23, authors' hierarchy) scales the variance, 'std' (DDIM) the std", () => {
+  const s = vpDiscrete();
+  const p = s.posterior(500, 550);
+  const v = ddimStepMeanStd(s, 550, 500, 0.2, 'variance');
+  const d = ddimStepMeanStd(s, 550, 500, 0.2);
+  // The authors' h_sigmas: sqrt(eta (1 - abar_s)/(1 - abar_t) (1 - abar_t/abar_s)).
+  const [aT, aS] = [s.alphaBar(550), s.alphaBar(500)];
+  close(v.std, Math.sqrt(0.2 * ((1 - aS) / (1 - aT)) * (1 - aT / aS)), 1e-12, 'variance convention');
+  close(v.std ** 2, 0.2 * p.variance, 1e-12, 'variance = eta * posterior variance');
+  close(d.std ** 2, 0.04 * p.variance, 1e-12, 'variance = eta^2 * posterior variance');
+  close(v.coefEps, Math.sqrt(1 - aS - v.std ** 2), 1e-12, 'direction coefficient uses the same std');
+  for (const eta of [0, 1]) {
+    close(
+      ddimStepMeanStd(s, 550, 500, eta, 'variance').std,
+      ddimStepMeanStd(s, 550, 500, eta).std,
+      1e-14,
+      `agree at ${eta}`,
+    );
+  }
+});
+
 test('eta = 1: DDIM equals the ancestral posterior step (mean coefficients and variance), VP, VE and EDM', () => {
   const cases: [NoiseSchedule, number, number][] = [
     [vpDiscrete(), 550, 400],
