@@ -160,7 +160,11 @@ export class DhariwalUNet {
     this.outConv = new Conv2d(store, `${p}out_conv`, cout, config.out_channels, 3, { padding: 1 });
   }
 
-  /** Build from a checkpoint and check its key set (WeightError lists every mismatch). Owns its parameters. */
+  /**
+   * Build from a checkpoint and check its key set (WeightError lists every mismatch). Owns its
+   * parameters. An EDMPrecond state_dict (EDM's network pickles) holds the UNet under `model.`:
+   * pass `{ prefix: 'model.' }`.
+   */
   static load(
     tensors: TensorMap,
     config: DhariwalUNetConfig,
@@ -207,6 +211,12 @@ export class DhariwalUNet {
   ): tf.Tensor4D {
     if (x.shape[3] !== this.config.in_channels) {
       throw new Error(`DhariwalUNet: expected ${this.config.in_channels} input channels, got ${x.shape[3]}`);
+    }
+    const factor = 2 ** ((this.config.channel_mult ?? [1, 2, 3, 4]).length - 1);
+    if (x.shape[1] % factor !== 0 || x.shape[2] % factor !== 0) {
+      throw new Error(
+        `DhariwalUNet: input ${x.shape[1]}x${x.shape[2]} is not divisible by ${factor} (the total downsampling)`,
+      );
     }
     if (classLabels && classLabels.shape[1] !== this.labelDim) {
       throw new Error(

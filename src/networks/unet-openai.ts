@@ -225,7 +225,12 @@ export class OpenAIUNet {
    * Build from a checkpoint's tensors and check the key set in one go: any missing, mis-shaped or
    * unexpected key (not matched by `ignore`) raises a WeightError listing them all. The network
    * owns its parameters; free them with `dispose()`.
+   *
+   * A full LDM checkpoint holds the UNet under `model.diffusion_model.` beside the autoencoder,
+   * EMA and schedule buffers: pass `{ prefix: OpenAIUNet.LDM_PREFIX, ignore: [/^(?!model\.diffusion_model\.)/] }`.
    */
+  static readonly LDM_PREFIX = 'model.diffusion_model.';
+
   static load(
     tensors: TensorMap,
     config: OpenAIUNetConfig,
@@ -257,6 +262,12 @@ export class OpenAIUNet {
     }
     if (x.shape[3] !== this.config.in_channels) {
       throw new Error(`OpenAIUNet: expected ${this.config.in_channels} input channels, got ${x.shape[3]}`);
+    }
+    const factor = 2 ** ((this.config.channel_mult ?? [1, 2, 4, 8]).length - 1);
+    if (x.shape[1] % factor !== 0 || x.shape[2] % factor !== 0) {
+      throw new Error(
+        `OpenAIUNet: input ${x.shape[1]}x${x.shape[2]} is not divisible by ${factor} (the total downsampling)`,
+      );
     }
     return tf.tidy(() => {
       const tEmb = timestepEmbedding(timesteps as tf.Tensor1D | number[], this.config.model_channels);

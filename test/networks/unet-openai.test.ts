@@ -60,11 +60,17 @@ test('OpenAIUNet: a checkpoint that does not fit names every missing, mis-shaped
   );
   assert.equal(tf.memory().numTensors, before, 'a failed load frees what it built');
   // The same keys under a prefix with bookkeeping ignored: what a full LDM checkpoint looks like.
-  const prefixed = new Map([...f.weights].map(([k, v]) => [`model.diffusion_model.${k}`, v]));
+  const prefixed = new Map([...f.weights].map(([k, v]) => [`${OpenAIUNet.LDM_PREFIX}${k}`, v]));
   prefixed.set('model_ema.decay', { dtype: 'float32', shape: [], data: new Float32Array([0.999]) });
+  prefixed.set('betas', { dtype: 'float32', shape: [2], data: new Float32Array([0.1, 0.2]) });
+  prefixed.set('first_stage_model.quant_conv.bias', {
+    dtype: 'float32',
+    shape: [1],
+    data: new Float32Array(1),
+  });
   const net = OpenAIUNet.load(prefixed, f.config as unknown as OpenAIUNetConfig, {
-    prefix: 'model.diffusion_model.',
-    ignore: [/^model_ema\./],
+    prefix: OpenAIUNet.LDM_PREFIX,
+    ignore: [/^(?!model\.diffusion_model\.)/],
   });
   net.dispose();
   assert.equal(tf.memory().numTensors, before);
@@ -127,5 +133,15 @@ test('OpenAIUNet: class labels outside [0, num_classes) are refused', async () =
   const ids = tf.tensor1d([0, 3], 'int32');
   assert.throws(() => raw(x, t, ids), /class label 3 outside \[0, 3\)/);
   tf.dispose([x, t, ids]);
+  net.dispose();
+});
+
+test('OpenAIUNet: an input not divisible by the total downsampling is refused', async () => {
+  await useBackend('cpu');
+  const f = await loadUNetFixture('unet-openai-a');
+  const net = OpenAIUNet.load(f.weights, f.config as unknown as OpenAIUNetConfig);
+  const x = tf.zeros([1, 15, 16, 4]) as tf.Tensor4D;
+  assert.throws(() => net.forward(x, [1], [0]), /15x16 is not divisible by 2/);
+  x.dispose();
   net.dispose();
 });
