@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
         const mode: LogMode = o.log ?? (process.stderr.isTTY ? 'pretty' : 'plain');
         if (mode !== 'json') {
           process.stderr.write(`flow: ${plan.name} on backend ${backend.name} (${backend.provider})\n`);
-          for (const s of backend.skipped) process.stderr.write(`  (skipped ${s})\n`);
+          for (const s of backend.skipped) process.stderr.write(`  (not used: ${s})\n`);
         }
         const outDir = path.resolve(o.out ?? path.join('out', plan.name));
         const cache = o.cache ? new StageCache({ dir: o.cacheDir }) : false;

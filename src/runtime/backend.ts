@@ -36,7 +36,9 @@ async function tryTensorflow(): Promise<string> {
       );
     }
   }
-  throw new Error(errors.join('; '));
+  throw new Error(
+    errors.every((e) => e.endsWith('not installed')) ? 'tfjs-node(-gpu) not installed' : errors.join('; '),
+  );
 }
 
 async function registerWasm(): Promise<void> {
