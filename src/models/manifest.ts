@@ -1,0 +1,159 @@
+/**
+ * model.yaml: what a model folder (`models/<name>/model.yaml` + `weights.safetensors`) declares
+ * about its network, so pipelines can build and use it without any code knowing the model.
+ *
+ * Weights are stored under their official PyTorch state_dict names. `weightsPrefix` says under
+ * which prefix the network's tensors live in the weights file (a converted CompVis LDM checkpoint
+ * keeps `model.diffusion_model.` for the UNet and `first_stage_model.` for the autoencoder).
+ */
+
+export type ModelKind = 'ldm' | 'pixel-diffusion' | 'autoencoder' | 'classifier';
+
+export const ARCHITECTURE_TYPES = [
+  'openai-unet',
+  'dhariwal-unet',
+  'song-unet',
+  'autoencoder-kl',
+  'vq-model',
+  'classifier-cnn',
+] as const;
+export type ArchitectureType = (typeof ARCHITECTURE_TYPES)[number];
+
+export interface ArchitectureSpec {
+  type: ArchitectureType;
+  /** Constructor arguments of the network, under the official names (e.g. LDM YAML `params`). */
+  config: Record<string, unknown>;
+}
+
+export interface AutoencoderSpec {
+  architecture: ArchitectureSpec;
+  /** LDM `scale_factor`: z_ldm = scaleFactor * encoder latent. */
+  scaleFactor: number;
+  /** Prefix of the autoencoder's tensors in its weights file (default '' or, sharing the main file, required). */
+  weightsPrefix?: string;
+  /** A separate weights file in the folder; absent = the model's main weights file. */
+  weights?: string;
+}
+
+export interface ModelManifest {
+  name: string;
+  kind: ModelKind;
+  description?: string;
+  architecture: ArchitectureSpec;
+  /** Prefix of the network's tensors in the weights file; '' (default) = the whole file. */
+  weightsPrefix?: string;
+  /** Latent diffusion models: the first-stage autoencoder. */
+  autoencoder?: AutoencoderSpec;
+  /** Noise schedule as a ScheduleSpec (src/schedules/types.ts): `family` plus its parameters. */
+  schedule?: { family: string; [k: string]: unknown };
+  /** What the network predicts. */
+  prediction?: 'eps' | 'x0' | 'v';
+  /** 'edm': the network is wrapped in EDM's c_skip/c_out/c_in/c_noise preconditioning. Default 'none'. */
+  preconditioning?: 'edm' | 'none';
+  /** Data (pixel) shape [H, W, C]. */
+  dataShape: [number, number, number];
+  /** Latent shape [h, w, c] the diffusion runs in (ldm). */
+  latentShape?: [number, number, number];
+  /** Class-conditional models and classifiers. */
+  classes?: { count: number; names?: string[] };
+  /** Range of data values the network expects. Default [-1, 1]. */
+  dataRange?: [number, number];
+  /** Main weights file in the folder. Default 'weights.safetensors'. */
+  weights?: string;
+  /** Free-text provenance: where the weights came from, licence, conversion command. */
+  source?: string;
+}
+
+const shape3 = {
+  type: 'array',
+  items: { type: 'integer', minimum: 1 },
+  minItems: 3,
+  maxItems: 3,
+} as const;
+
+/** A plain file name inside the folder: no directories, not '.' or '..'. */
+const fileName = { type: 'string', pattern: '^(?!\\.\\.?$)[^/\\\\]+$' } as const;
+
+const architecture = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'config'],
+  properties: {
+    type: { enum: [...ARCHITECTURE_TYPES] },
+    config: { type: 'object' },
+  },
+} as const;
+
+/** JSON Schema (draft-07, as ajv uses by default) of model.yaml. */
+export const modelManifestSchema = {
+  $id: 'flow/model.yaml',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'kind', 'architecture', 'dataShape'],
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    kind: { enum: ['ldm', 'pixel-diffusion', 'autoencoder', 'classifier'] },
+    description: { type: 'string' },
+    architecture,
+    weightsPrefix: { type: 'string' },
+    autoencoder: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['architecture', 'scaleFactor'],
+      properties: {
+        architecture,
+        scaleFactor: { type: 'number', exclusiveMinimum: 0 },
+        weightsPrefix: { type: 'string' },
+        weights: fileName,
+      },
+    },
+    schedule: {
+      type: 'object',
+      required: ['family'],
+      properties: { family: { enum: ['vp-discrete', 'vp-continuous', 've', 'edm'] } },
+    },
+    prediction: { enum: ['eps', 'x0', 'v'] },
+    preconditioning: { enum: ['edm', 'none'] },
+    dataShape: shape3,
+    latentShape: shape3,
+    classes: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['count'],
+      properties: {
+        count: { type: 'integer', minimum: 1 },
+        names: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    dataRange: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
+    weights: fileName,
+    source: { type: 'string' },
+  },
+  allOf: [
+    {
+      if: { properties: { kind: { const: 'ldm' } } },
+      then: { required: ['autoencoder', 'latentShape', 'schedule', 'prediction'] },
+    },
+    {
+      if: { properties: { kind: { const: 'pixel-diffusion' } } },
+      then: { required: ['schedule', 'prediction'] },
+    },
+    {
+      if: { properties: { kind: { const: 'classifier' } } },
+      then: { required: ['classes'] },
+    },
+  ],
+} as const;
+
+export const DEFAULT_WEIGHTS_FILE = 'weights.safetensors';
+
+/** The manifest with every default filled in. */
+export function withDefaults(m: ModelManifest): ModelManifest {
+  return {
+    ...m,
+    weights: m.weights ?? DEFAULT_WEIGHTS_FILE,
+    weightsPrefix: m.weightsPrefix ?? '',
+    preconditioning: m.preconditioning ?? 'none',
+    dataRange: m.dataRange ?? [-1, 1],
+  };
+}
