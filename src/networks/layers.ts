@@ -10,7 +10,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WeightStore } from './weights.js';
-import { stockWasmKernel } from '../runtime/kernels/index.js';
 
 /** Explicit padding per spatial side, PyTorch-style: [top, bottom, left, right]. */
 export type Padding4 = readonly [number, number, number, number];
@@ -28,13 +27,15 @@ export interface Conv2dOptions {
  * torch.nn.Conv2d (groups = 1, dilation = 1). Padding is applied with tf.pad and the convolution
  * runs 'valid', because tfjs 'same' pads stride-2 convolutions (0, 1) where PyTorch pads (1, 1).
  *
- * Gradients: when the project's replacement wasm kernels (src/runtime/kernels) are registered, or
- * on other backends, `apply` is plain tf.conv2d with tfjs' own gradients (input and parameters).
- * On wasm with the stock kernels, whose Conv2DBackpropInput is a slow naive loop, `apply` takes
- * `applyFlippedKernelGrad`: the input gradient as a forward convolution of the (zero-dilated, for
- * stride > 1) output gradient with the spatially flipped, in/out-swapped kernel. Same numbers,
- * 4x faster at stride 1 and 2.5x at stride 2 (1x64x64x64, 3x3); no gradient reaches the parameters
- * on that path (stock wasm has no Conv2DBackpropFilter anyway).
+ * Gradients: parameters are treated as constants (inference-only networks). For stride 1, the
+ * input gradient is a forward convolution of the output gradient with the spatially flipped,
+ * in/out-swapped kernel, flipped once and cached in the store (WeightStore.cacheFlippedKernels;
+ * turn it off to trade speed for memory: the cache doubles conv weight memory once a gradient has
+ * been taken). Measured on wasm, SD-VAE-size decoder (ch 128, 64x64 output), repeated input
+ * gradients: 13 s with this versus 21-33 s through tfjs' gradient and the project's
+ * Conv2DBackpropInput kernel, which flips the filter at every call. Stride-2 convolutions use
+ * tfjs' own gradient (the project's kernel handles that case without the zero-dilation waste);
+ * `applyFlippedKernelGrad` forces the flipped-kernel route (zero-dilated dy) for any stride.
  */
 export class Conv2d {
   readonly filter: tf.Tensor4D;
@@ -73,10 +74,10 @@ export class Conv2d {
   apply(x: tf.Tensor4D): tf.Tensor4D {
     if (x.shape[3] !== this.inCh)
       throw new Error(`Conv2d: expected ${this.inCh} input channels, got ${x.shape[3]}`);
-    return stockWasmConvGrad() ? this.withGrad(x) : this.forward(x);
+    return this.stride === 1 ? this.withGrad(x) : this.forward(x);
   }
 
-  /** The convolution with the flipped-kernel input gradient, whatever the backend (see above). */
+  /** The convolution with the flipped-kernel input gradient, whatever the stride (see above). */
   applyFlippedKernelGrad(x: tf.Tensor4D): tf.Tensor4D {
     return this.withGrad(x);
   }
@@ -97,11 +98,11 @@ export class Conv2d {
    */
   private inputGrad(dy: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
     const k = this.kernel;
-    this.flipped ??= this.store.adopt(
-      tf.tidy(() => tf.transpose(tf.reverse(this.filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D),
-    );
-    const flipped = this.flipped;
+    const flip = (): tf.Tensor4D =>
+      tf.tidy(() => tf.transpose(tf.reverse(this.filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D);
+    if (this.store.cacheFlippedKernels) this.flipped ??= this.store.adopt(flip());
     return tf.tidy(() => {
+      const flipped = this.flipped ?? flip();
       const d = this.stride > 1 ? dilate(dy, this.stride) : dy;
       const [, hd, wd] = d.shape;
       const [pt, , pl] = this.pad;
@@ -109,13 +110,6 @@ export class Conv2d {
       return tf.conv2d(padded, flipped, 1, 'valid');
     });
   }
-}
-
-/** True on wasm while its stock (slow, naive) Conv2DBackpropInput kernel is the registered one. */
-function stockWasmConvGrad(): boolean {
-  if (tf.getBackend() !== 'wasm') return false;
-  const current = tf.getKernel('Conv2DBackpropInput', 'wasm');
-  return current !== undefined && current.kernelFunc === stockWasmKernel('Conv2DBackpropInput')?.kernelFunc;
 }
 
 /** Zero-pad (or crop, for negative amounts) the two spatial axes of an NHWC tensor. */

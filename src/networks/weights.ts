@@ -29,6 +29,11 @@ export class WeightStore {
   private readonly missing: string[] = [];
   private readonly misshaped: string[] = [];
   private readonly created: tf.Tensor[] = [];
+  /**
+   * Whether blocks may cache derived copies of parameters for gradients (Conv2d's flipped kernels):
+   * faster repeated input gradients, at the cost of a second copy of the conv weights.
+   */
+  cacheFlippedKernels = true;
 
   /** `ignore` lists key patterns that may be present without being used (e.g. EMA bookkeeping). */
   constructor(

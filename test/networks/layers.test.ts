@@ -371,7 +371,20 @@ for (const backend of TEST_BACKENDS) {
     const c4 = gn.apply(c3);
     const c5 = silu(c4);
     assert.equal(tf.memory().numTensors, before + 5);
-    tf.dispose([x, c1, c2, c3, c4, c5]);
+    tf.dispose([c1, c2, c3, c4, c5]);
+    // An input gradient leaves exactly one cached flipped kernel in the store, and no other tensor;
+    // without the cache, nothing stays behind and the gradient is identical.
+    const chain = (xi: tf.Tensor): tf.Tensor => tf.sum(silu(gn.apply(conv.apply(xi as tf.Tensor4D))));
+    const g1 = tf.grad(chain)(x);
+    assert.equal(store.tensorCount, 5);
+    assert.equal(tf.memory().numTensors, before + 2);
+    store.cacheFlippedKernels = false;
+    const conv2 = new Conv2d(store, 'c', 2, 4, 3, { padding: 1 });
+    const countBefore = tf.memory().numTensors;
+    const g2 = tf.grad((xi) => tf.sum(silu(gn.apply(conv2.apply(xi as tf.Tensor4D)))))(x);
+    assert.equal(tf.memory().numTensors, countBefore + 1);
+    assert.deepEqual(await g2.data(), await g1.data());
+    tf.dispose([x, g1, g2]);
     store.dispose();
     assert.equal(tf.memory().numTensors, start);
     store.dispose();
