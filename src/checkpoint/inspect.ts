@@ -53,7 +53,7 @@ interface Listed {
 function isSafetensors(head: Uint8Array, size: number): boolean {
   if (head.length < 9) return false;
   const n = Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true));
-  return n > 0 && 8 + n <= size && head[8] === 0x7b; // '{'
+  return n > 0 && 8 + n <= size && head[8] === 0x7b; // '{', as looksLikeSafetensors, without reading the file
 }
 
 async function readHead(path: string, n: number): Promise<Uint8Array> {

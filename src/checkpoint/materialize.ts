@@ -91,7 +91,7 @@ export function walkTensors(root: PyValue, maxValues = 2000): Walked {
 export function materialize(t: PyTensor, source: string | undefined, key: string): RawTensor {
   const storage = t.storage.root ?? t.storage;
   const base = t.storage.root ? t.storage.elementOffset : 0;
-  const bytes = storage.bytes;
+  const bytes = storage.data();
   if (!bytes) throw checkpointError(source, `storage '${storage.key}' has no data in the file`, key);
   const item = ITEM_SIZE[storage.dtype];
   const storageNumel = Math.floor(bytes.length / item);

@@ -73,6 +73,16 @@ export class PyObject {
  */
 export class PyStorage {
   bytes: Uint8Array | undefined = undefined;
+  /** Deferred source of `bytes` (zip entries are only read, and CRC-checked, when a tensor needs them). */
+  loader: (() => Uint8Array) | undefined = undefined;
+  /** The storage's bytes, loading them on first use. */
+  data(): Uint8Array | undefined {
+    if (!this.bytes && this.loader) {
+      this.bytes = this.loader();
+      this.loader = undefined;
+    }
+    return this.bytes;
+  }
   constructor(
     readonly key: string,
     readonly dtype: CheckpointDType,

@@ -124,16 +124,20 @@ function readZip(bytes: Uint8Array, opts: UnpickleOptions): Unpickled {
     persistentLoad: (pid) => {
       const s = storageFromPid(pid, source, storages);
       const root = s.root ?? s;
-      if (!root.bytes) {
+      if (!root.bytes && !root.loader) {
         const name = `${prefix}data/${root.key}`;
         if (!zip.entries.has(name))
           throw checkpointError(source, `storage entry '${name}' is missing from the archive`);
-        root.bytes = zip.read(name);
-        if (root.bytes.length < root.numel * ITEM_SIZE[root.dtype])
-          throw checkpointError(
-            source,
-            `storage '${root.key}' holds ${root.bytes.length} bytes, fewer than its ${root.numel} elements need`,
-          );
+        const storage = root;
+        storage.loader = () => {
+          const bytes = zip.read(name);
+          if (bytes.length < storage.numel * ITEM_SIZE[storage.dtype])
+            throw checkpointError(
+              source,
+              `storage '${storage.key}' holds ${bytes.length} bytes, fewer than its ${storage.numel} elements need`,
+            );
+          return bytes;
+        };
       }
       return s;
     },
