@@ -1,0 +1,78 @@
+/**
+ * Turning a downloaded checkpoint (safetensors, torch .ckpt/.pt/.pth, EDM .pkl) into a model folder:
+ * read it without Python, choose EMA or raw weights, keep the tensors the manifest declares, and
+ * write model.yaml + weights.safetensors with provenance in the safetensors metadata.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readCheckpoint } from '../checkpoint/read.js';
+import type { CheckpointFormat } from '../checkpoint/read.js';
+import { selectWeights } from '../checkpoint/select.js';
+import type { Selection } from '../checkpoint/select.js';
+import type { TensorMap } from '../checkpoint/types.js';
+import { loadModelFolder, writeModelFolder } from './folder.js';
+import type { ModelFolder } from './folder.js';
+import type { ModelManifest } from './manifest.js';
+
+export interface ImportOptions {
+  /** EMA or raw weights when the checkpoint has both (default 'ema'). */
+  prefer?: 'ema' | 'model';
+  /** Whole-object pickles (EDM snapshots): see TorchReadOptions.opaque. */
+  opaque?: boolean;
+  /** Torch checkpoints: subtree holding the weights (default 'auto'). */
+  root?: string;
+  /**
+   * Keep only tensors under the manifest's weight prefixes (network and autoencoder), dropping
+   * e.g. text encoders or loss networks stored beside them. Default true; ignored when the network
+   * prefix is '' (the whole file is the network).
+   */
+  onlyDeclared?: boolean;
+  /** Store every floating tensor as float32 instead of its checkpoint dtype (default false: keep). */
+  float32?: boolean;
+  overwrite?: boolean;
+}
+
+export interface ImportResult {
+  folder: ModelFolder;
+  selection: Selection;
+  format: CheckpointFormat;
+  /** Tensors of the checkpoint (after EMA selection) not written to the folder. */
+  dropped: string[];
+}
+
+export async function importCheckpoint(
+  input: string,
+  dir: string,
+  manifest: ModelManifest,
+  options: ImportOptions = {},
+): Promise<ImportResult> {
+  const bytes = await readFile(input);
+  const loaded = await readCheckpoint(bytes, {
+    source: input,
+    ...(options.opaque !== undefined ? { opaque: options.opaque } : {}),
+    ...(options.root !== undefined ? { root: options.root } : {}),
+  });
+  const selection = selectWeights(loaded.tensors, { prefer: options.prefer ?? 'ema' });
+  const prefixes = [manifest.weightsPrefix ?? '', manifest.autoencoder?.weights ? null : manifest.autoencoder?.weightsPrefix]
+    .filter((p): p is string => p !== null && p !== undefined);
+  const keepAll = options.onlyDeclared === false || prefixes.includes('');
+  const tensors: TensorMap = new Map();
+  const dropped: string[] = [];
+  for (const [k, t] of selection.tensors) {
+    if (!keepAll && !prefixes.some((p) => k.startsWith(p))) {
+      dropped.push(k);
+      continue;
+    }
+    const isFloat = t.dtype === 'float16' || t.dtype === 'bfloat16' || t.dtype === 'float64';
+    tensors.set(k, options.float32 && isFloat ? { ...t, dtype: 'float32' } : t);
+  }
+  const metadata: Record<string, string> = {
+    source_file: path.basename(input),
+    source_sha256: createHash('sha256').update(bytes).digest('hex'),
+    source_format: loaded.format,
+    weights_selected: selection.note,
+  };
+  await writeModelFolder(dir, manifest, tensors, { metadata, ...(options.overwrite ? { overwrite: true } : {}) });
+  return { folder: await loadModelFolder(dir), selection, format: loaded.format, dropped };
+}
