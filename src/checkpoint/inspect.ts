@@ -2,7 +2,8 @@
  * `flow inspect`: what is inside a checkpoint, without decoding tensor data. Works on safetensors
  * (header only), torch zip / legacy files and pickles (parsed, tensors listed but not decoded).
  */
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import { readWholeFile } from './file.js';
 import { readSafetensorsHeader } from './safetensors.js';
 import { scanTorchCheckpoint } from './torch.js';
 import type { TorchFormat } from './torch.js';
@@ -86,7 +87,7 @@ export async function inspectCheckpoint(
     listed = header.entries;
     summary = { path, format: 'safetensors', fileBytes, metadata: { ...header.metadata } };
   } else {
-    const scan = await scanTorchCheckpoint(await readFile(path), {
+    const scan = await scanTorchCheckpoint(await readWholeFile(path), {
       source: path,
       ...(options.opaque !== undefined ? { opaque: options.opaque } : {}),
       ...(options.root !== undefined ? { root: options.root } : {}),

@@ -2,7 +2,7 @@
  * One entry point for any supported checkpoint file: safetensors or PyTorch (zip, legacy, pickle),
  * recognised by content rather than by extension.
  */
-import { readFile } from 'node:fs/promises';
+import { readWholeFile } from './file.js';
 import { readSafetensorsWithMetadata } from './safetensors.js';
 import { readTorchCheckpoint } from './torch.js';
 import type { TorchCheckpointMeta, TorchReadOptions } from './torch.js';
@@ -32,7 +32,7 @@ export async function readCheckpoint(
   options: TorchReadOptions = {},
 ): Promise<LoadedCheckpoint> {
   const source = options.source ?? (typeof input === 'string' ? input : '<bytes>');
-  const bytes = typeof input === 'string' ? await readFile(input) : input;
+  const bytes = typeof input === 'string' ? await readWholeFile(input) : input;
   if (looksLikeSafetensors(bytes)) {
     const { tensors, metadata } = readSafetensorsWithMetadata(bytes, source);
     return { format: 'safetensors', tensors, metadata };

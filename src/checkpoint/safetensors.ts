@@ -4,7 +4,8 @@
  * "__metadata__"?: { string: string } }`, then the raw little-endian tensor bytes, offsets relative
  * to the end of the header. Everything in the header is validated before any tensor is decoded.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
+import { readWholeFile } from './file.js';
 import type { CheckpointDType, RawTensor, TensorMap } from './types.js';
 import { checkpointError } from './errors.js';
 import { ITEM_SIZE, decodeElements, encodeElements } from './dtypes.js';
@@ -159,11 +160,11 @@ export function readSafetensorsHeader(
 }
 
 export async function readSafetensorsFile(path: string): Promise<TensorMap> {
-  return readSafetensors(await readFile(path), path);
+  return readSafetensors(await readWholeFile(path), path);
 }
 
 export async function readSafetensorsFileWithMetadata(path: string): Promise<SafetensorsContents> {
-  return readSafetensorsWithMetadata(await readFile(path), path);
+  return readSafetensorsWithMetadata(await readWholeFile(path), path);
 }
 
 /** A tensor to write: values in C order, stored in the file as `dtype` (half types are rounded). */

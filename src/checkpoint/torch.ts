@@ -4,7 +4,7 @@
  * opaque mode, of whole objects such as EDM network snapshots). Tensors come back by flattened
  * path; see walkTensors for the naming rules.
  */
-import { readFile } from 'node:fs/promises';
+import { readWholeFile } from './file.js';
 import { checkpointError } from './errors.js';
 import { ITEM_SIZE } from './dtypes.js';
 import { materialize, walkTensors } from './materialize.js';
@@ -243,7 +243,7 @@ export async function scanTorchCheckpoint(
   options: TorchReadOptions = {},
 ): Promise<TorchScan> {
   const source = options.source ?? (typeof input === 'string' ? input : '<bytes>');
-  const bytes = typeof input === 'string' ? await readFile(input) : input;
+  const bytes = typeof input === 'string' ? await readWholeFile(input) : input;
   const parsed = unpickleTorch(bytes, { ...options, source });
   const top = parsed.value;
   const topLevelKeys = top instanceof PyDict ? [...top.map.keys()].map((k) => String(k)) : [];

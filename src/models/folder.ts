@@ -5,7 +5,8 @@
  * atomic: everything goes to a temporary sibling directory that is renamed into place.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readWholeFile } from '../checkpoint/file.js';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isScalar, parseDocument, stringify, type Document } from 'yaml';
@@ -136,9 +137,9 @@ export function parseManifest(text: string, file: string): ModelManifest {
   return m;
 }
 
-async function readOrFail(file: string, what: string): Promise<Buffer> {
+async function readOrFail(file: string, what: string): Promise<Uint8Array> {
   try {
-    return await readFile(file);
+    return await readWholeFile(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ModelFolderError(`${file}: cannot read ${what}${code === 'ENOENT' ? ' (file not found)' : ` (${(e as Error).message})`}`, file);
@@ -160,7 +161,7 @@ function folderDigest(parts: Array<[string, Uint8Array]>): string {
 export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   const manifestFile = path.join(dir, MANIFEST_FILE);
   const yamlBytes = await readOrFail(manifestFile, 'the model manifest');
-  const manifest = withDefaults(parseManifest(yamlBytes.toString('utf8'), manifestFile));
+  const manifest = withDefaults(parseManifest(new TextDecoder().decode(yamlBytes), manifestFile));
   const weightsName = manifest.weights ?? DEFAULT_WEIGHTS_FILE;
   const weightsFile = path.join(dir, weightsName);
   const weightBytes = await readOrFail(weightsFile, 'the weights');

@@ -4,8 +4,8 @@
  * write model.yaml + weights.safetensors with provenance in the safetensors metadata.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { readWholeFile } from '../checkpoint/file.js';
 import { readCheckpoint } from '../checkpoint/read.js';
 import type { CheckpointFormat } from '../checkpoint/read.js';
 import { selectWeights } from '../checkpoint/select.js';
@@ -47,7 +47,7 @@ export async function importCheckpoint(
   manifest: ModelManifest,
   options: ImportOptions = {},
 ): Promise<ImportResult> {
-  const bytes = await readFile(input);
+  const bytes = await readWholeFile(input);
   const loaded = await readCheckpoint(bytes, {
     source: input,
     ...(options.opaque !== undefined ? { opaque: options.opaque } : {}),
