@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { relErr, useBackend } from '../helpers/backends.js';
 import { Rng } from '../../src/util/random.js';
 import {
+  conv2dFilterGradient,
   registerWasmKernels,
   stockWasmKernel,
   WASM_KERNEL_NAMES,
@@ -325,4 +326,31 @@ test('conv2dTranspose (Conv2DBackpropInput used forward) on wasm equals cpu', as
   const cpu = await run('cpu');
   const wasm = await run('wasm');
   assert.ok(relErr(wasm, cpu) < TOL, `relErr ${relErr(wasm, cpu)}`);
+});
+
+test('conv2dFilterGradient in batch chunks and row bands equals the one-piece result', async () => {
+  const rng = new Rng(8);
+  const x = rng.normalArray(3 * 11 * 9 * 4);
+  const dy = rng.normalArray(3 * 6 * 5 * 5);
+  const pad: Explicit = [
+    [0, 0],
+    [1, 1],
+    [1, 1],
+    [0, 0],
+  ];
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await useBackend(backend);
+    registerWasmKernels();
+    tf.tidy(() => {
+      const xt = tf.tensor4d(x, [3, 11, 9, 4]);
+      const dyt = tf.tensor4d(dy, [3, 6, 5, 5]);
+      const whole = conv2dFilterGradient(xt, dyt, [3, 3, 4, 5], 2, pad).dataSync();
+      // 5*3*3*4 = 180 floats per output row, 1080 per item: limits forcing 2-item chunks, and
+      // bands of 2 and of 1 rows.
+      for (const limit of [2200, 400, 180]) {
+        const parts = conv2dFilterGradient(xt, dyt, [3, 3, 4, 5], 2, pad, undefined, limit).dataSync();
+        assert.ok(relErr(parts, whole) < TOL, `${backend} limit ${limit}: ${relErr(parts, whole)}`);
+      }
+    });
+  }
 });
