@@ -1,0 +1,167 @@
+/**
+ * DPS, Diffusion Posterior Sampling (Chung et al. 2023, Algorithm 1), pixel and latent priors:
+ *
+ *   x_hat = x_hat(z_t, t)                                  (one network call, differentiated)
+ *   z_s'  = prior step (z_t, x_hat) down the grid          (DDIM with eta; eta = 1 is ancestral)
+ *   z_s   = z_s' - scale * grad_{z_t} || y - A(D(x_hat)) ||_2
+ *
+ * Choices (the paper's appendix E.2 and METHOD.md section 7 fix steps and scale only):
+ * - The gradient is of the plain L2 NORM of the residual (not its square), as in the authors' code
+ *   (`torch.linalg.norm(difference)`); the norm is taken PER SAMPLE and summed over the batch, so
+ *   every sample gets its own step (the original takes one norm over the whole batch, which couples
+ *   the samples' step sizes).
+ * - Pixel priors: 1000 levels, scale 5 (the paper's "scale 5 for EDM"; also used for VP pixel
+ *   priors), eta = 1, i.e. the ancestral step (DDPM for VP, the VE ancestral rule of METHOD.md
+ *   section 1 on the EDM rho grid of 1000 sigmas for EDM; schedule-grid.ts).
+ * - Latent priors: 500 levels (respaced), scale 0.5, DDIM eta = 0 (the Stable-Diffusion DDIM
+ *   sampler default used by the latent DPS / PSLD code), the gradient flowing through the decoder.
+ * - The last step goes to the clean level; the result is decoded and clipped to [-1, 1].
+ * - Measurement noise does not change the update (DPS's step size absorbs 1 / sigma_y^2).
+ * Network calls: `steps` gradient calls.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { denoise } from '../../networks/denoiser.js';
+import type { MeasurementOperator } from '../../physics/operator.js';
+import { ddimStep, ddimStepMeanStd } from '../../sampling/ddim.js';
+import type { TimeOrLevel } from '../../schedules/types.js';
+import type { DiffusionPrior } from '../prior.js';
+import {
+  checkCompatible,
+  decodeClip,
+  positiveInt,
+  residualNorm,
+  sampleCount,
+  withState,
+  yieldToLoop,
+  type CommonSolverOptions,
+  type SolverContext,
+} from './common.js';
+import { gridLevel, timeGrid } from './schedule-grid.js';
+
+export interface DpsOptions extends CommonSolverOptions {
+  /** Number of reverse steps (network calls). Default: 1000 pixel, 500 latent. */
+  steps?: number;
+  /** Step size zeta of the likelihood gradient. Default: 5 pixel, 0.5 latent. */
+  scale?: number;
+  /** DDIM stochasticity (std convention). Default: 1 pixel (ancestral), 0 latent. */
+  eta?: number;
+}
+
+export const DPS_DEFAULTS = {
+  pixel: { steps: 1000, scale: 5, eta: 1 },
+  latent: { steps: 500, scale: 0.5, eta: 0 },
+} as const;
+
+/** An extra per-sample loss term on (x_hat in the prior's space, its decoded image); [N] tensor. */
+export type ExtraLoss = (x0: tf.Tensor4D, image: tf.Tensor4D) => tf.Tensor1D;
+
+export interface GuidedGradient {
+  /** d/dz_t of sum_b (||y - A(D(x_hat_b))|| + extra_b). */
+  grad: tf.Tensor4D;
+  x0: tf.Tensor4D;
+  eps: tf.Tensor4D;
+}
+
+/**
+ * One differentiated network call: the prediction pair at z_t and the gradient of the per-sample
+ * residual norm (plus `extra`) with respect to z_t, through the denoiser and the decoder.
+ */
+export function guidedGradient(
+  prior: DiffusionPrior,
+  op: MeasurementOperator,
+  z: tf.Tensor4D,
+  t: number,
+  extra?: ExtraLoss,
+): GuidedGradient {
+  let x0: tf.Tensor4D | undefined;
+  let eps: tf.Tensor4D | undefined;
+  try {
+    const grad = tf.grad((zz: tf.Tensor4D) => {
+      const pred = denoise(prior.denoiser, zz, t);
+      x0 = tf.keep(pred.x0);
+      eps = tf.keep(pred.eps);
+      const image = prior.decode(pred.x0);
+      const norms = residualNorm(op, image);
+      return tf.sum(extra ? tf.add(norms, extra(pred.x0, image)) : norms) as tf.Scalar;
+    })(z) as tf.Tensor4D;
+    if (!x0 || !eps) throw new Error('internal: the guided gradient did not evaluate the network');
+    return { grad, x0, eps };
+  } catch (e) {
+    x0?.dispose();
+    eps?.dispose();
+    throw e;
+  }
+}
+
+export interface GuidedSamplerConfig {
+  steps: number;
+  scale: number;
+  eta: number;
+  samples: number;
+  method: string;
+  extra?: ExtraLoss;
+}
+
+/** The DPS loop shared with PSLD: prior step minus scale times the guided gradient, per level. */
+export async function runGuidedSampler(
+  prior: DiffusionPrior,
+  op: MeasurementOperator,
+  cfg: GuidedSamplerConfig,
+  ctx: SolverContext,
+): Promise<tf.Tensor4D> {
+  checkCompatible(prior, op, cfg.method);
+  positiveInt(cfg.steps, 'steps', cfg.method);
+  if (!(cfg.scale >= 0)) throw new Error(`${cfg.method}: scale must be >= 0, got ${cfg.scale}`);
+  const schedule = prior.denoiser.schedule;
+  const times = timeGrid(schedule, cfg.steps).reverse();
+  const shape: [number, number, number, number] = [cfg.samples, ...prior.latentShape];
+  return withState(async (state) => {
+    const top = times[0] as number;
+    const start = ctx.rng.normalTensor<tf.Tensor4D>(shape);
+    state.set('z', tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))));
+    start.dispose();
+    for (let i = 0; i < times.length; i++) {
+      ctx.signal?.throwIfAborted();
+      const t = times[i] as number;
+      const s: TimeOrLevel = i + 1 < times.length ? (times[i + 1] as number) : gridLevel(times, -1);
+      const z = state.get<tf.Tensor4D>('z');
+      ctx.onCalls?.('gradient', 1);
+      const g = guidedGradient(prior, op, z, t, cfg.extra);
+      const std = ddimStepMeanStd(schedule, t, s, cfg.eta).std;
+      const noise = std > 0 ? ctx.rng.normalTensor<tf.Tensor4D>(shape) : undefined;
+      const next = tf.tidy(() => {
+        const prev = ddimStep(schedule, { zt: z, eps: g.eps, x0: g.x0, t, s, eta: cfg.eta, noise });
+        return tf.sub(prev, tf.mul(g.grad, cfg.scale)) as tf.Tensor4D;
+      });
+      noise?.dispose();
+      g.grad.dispose();
+      g.x0.dispose();
+      g.eps.dispose();
+      state.set('z', next);
+      ctx.onProgress?.({ step: i + 1, total: times.length, phase: 'reverse' });
+      await yieldToLoop();
+    }
+    return decodeClip(prior, state.get<tf.Tensor4D>('z'));
+  });
+}
+
+export async function dps(
+  prior: DiffusionPrior,
+  op: MeasurementOperator,
+  opts: DpsOptions,
+  ctx: SolverContext,
+): Promise<tf.Tensor4D> {
+  const d = DPS_DEFAULTS[prior.space];
+  return runGuidedSampler(
+    prior,
+    op,
+    {
+      steps: opts.steps ?? d.steps,
+      scale: opts.scale ?? d.scale,
+      eta: opts.eta ?? d.eta,
+      samples: sampleCount(opts, 'DPS'),
+      method: 'DPS',
+    },
+    ctx,
+  );
+}
