@@ -7,10 +7,10 @@
  * - Upsampling without antialiasing: the cubic convolution with a = -0.75 sampled at
  *   scale·(i + 0.5) - 0.5, out-of-range taps replicated from the nearest border pixel.
  *
- * Both are 1-D matrices; an image is resampled with `applySeparable` (rows, then columns).
+ * Both are 1-D matrices; an image is resampled with a `SeparableMap` (rows and columns).
  */
 import * as tf from '@tensorflow/tfjs';
-import { applySeparable, matrixToTensor, zeroMatrix, type DenseMatrix } from './separable.js';
+import { SeparableMap, zeroMatrix, type DenseMatrix } from './separable.js';
 
 /** Keys' cubic with a = -0.5 (the antialiasing filter PyTorch, PIL and MATLAB use). */
 function keysCubicHalf(x: number): number {
@@ -87,9 +87,10 @@ export function bicubicUpsample(x: tf.Tensor4D, factor: number): tf.Tensor4D {
   if (!Number.isInteger(factor) || factor < 1)
     throw new Error(`upsampling factor must be a positive integer, got ${factor}`);
   const [, h, w] = x.shape;
-  return tf.tidy(() => {
-    const rows = matrixToTensor(bicubicUpsampleMatrix(h, h * factor));
-    const cols = matrixToTensor(bicubicUpsampleMatrix(w, w * factor));
-    return applySeparable(x, rows, cols);
-  });
+  const map = new SeparableMap(bicubicUpsampleMatrix(h, h * factor), bicubicUpsampleMatrix(w, w * factor));
+  try {
+    return map.apply(x);
+  } finally {
+    map.dispose();
+  }
 }

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MeasurementOperator, OperatorSpec } from './operator.js';
 import type { Rng } from '../util/random.js';
-import { applySeparable, matrixToTensor, zeroMatrix, type DenseMatrix } from './separable.js';
+import { SeparableMap, zeroMatrix, type DenseMatrix } from './separable.js';
 import { addMeasurementNoise, checkImageShape, checkSigmaY } from './noise.js';
 
 export type BlurPadding = 'reflect' | 'zero';
@@ -80,8 +80,7 @@ export class GaussianBlurOperator implements MeasurementOperator {
   readonly size: number;
   readonly sigma: number;
   readonly padding: BlurPadding;
-  private readonly rowMap: tf.Tensor2D;
-  private readonly colMap: tf.Tensor2D;
+  private readonly map: SeparableMap;
   private observation: tf.Tensor4D | undefined;
 
   private constructor(config: GaussianBlurConfig) {
@@ -98,10 +97,10 @@ export class GaussianBlurOperator implements MeasurementOperator {
     this.inputShape = [h, w, c];
     this.outputShape = [h, w, c];
     const kernel = gaussianKernel1d(this.size, this.sigma);
-    const rows = convolutionMatrix(h, kernel, this.padding);
-    const cols = convolutionMatrix(w, kernel, this.padding);
-    this.rowMap = tf.keep(matrixToTensor(rows));
-    this.colMap = tf.keep(matrixToTensor(cols));
+    this.map = new SeparableMap(
+      convolutionMatrix(h, kernel, this.padding),
+      convolutionMatrix(w, kernel, this.padding),
+    );
   }
 
   /** Measure a clean image (batch 1): y = A(x) + sigmaY·n, noise from `rng`. */
@@ -139,12 +138,12 @@ export class GaussianBlurOperator implements MeasurementOperator {
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
     checkImageShape(x, this.inputShape, 'blur forward');
-    return applySeparable(x, this.rowMap, this.colMap);
+    return this.map.apply(x);
   }
 
   adjoint(y: tf.Tensor4D): tf.Tensor4D {
     checkImageShape(y, this.outputShape, 'blur adjoint');
-    return applySeparable(y, this.rowMap, this.colMap, true);
+    return this.map.applyAdjoint(y);
   }
 
   /** Spec tensors are this operator's own (not copies): do not dispose them. */
@@ -163,8 +162,7 @@ export class GaussianBlurOperator implements MeasurementOperator {
   }
 
   dispose(): void {
-    this.rowMap.dispose();
-    this.colMap.dispose();
+    this.map.dispose();
     this.observation?.dispose();
     this.observation = undefined;
   }

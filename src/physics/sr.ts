@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { MeasurementOperator, OperatorSpec } from './operator.js';
 import type { Rng } from '../util/random.js';
 import { bicubicDownsampleMatrix } from './bicubic.js';
-import { applySeparable, matrixToTensor } from './separable.js';
+import { SeparableMap } from './separable.js';
 import { addMeasurementNoise, checkImageShape, checkSigmaY } from './noise.js';
 
 export interface SuperResolutionConfig {
@@ -24,8 +24,7 @@ export class SuperResolutionOperator implements MeasurementOperator {
   readonly outputShape: readonly [number, number, number];
   readonly sigmaY: number;
   readonly factor: number;
-  private readonly rowMap: tf.Tensor2D;
-  private readonly colMap: tf.Tensor2D;
+  private readonly map: SeparableMap;
   private observation: tf.Tensor4D | undefined;
 
   private constructor(config: SuperResolutionConfig) {
@@ -39,8 +38,7 @@ export class SuperResolutionOperator implements MeasurementOperator {
     this.sigmaY = checkSigmaY(config.sigmaY ?? 0, 'sr');
     this.inputShape = [h, w, c];
     this.outputShape = [h / f, w / f, c];
-    this.rowMap = tf.keep(matrixToTensor(bicubicDownsampleMatrix(h, h / f)));
-    this.colMap = tf.keep(matrixToTensor(bicubicDownsampleMatrix(w, w / f)));
+    this.map = new SeparableMap(bicubicDownsampleMatrix(h, h / f), bicubicDownsampleMatrix(w, w / f));
   }
 
   /** Measure a clean image (batch 1): y = A(x) + sigmaY·n, noise from `rng`. */
@@ -77,12 +75,12 @@ export class SuperResolutionOperator implements MeasurementOperator {
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
     checkImageShape(x, this.inputShape, 'sr forward');
-    return applySeparable(x, this.rowMap, this.colMap);
+    return this.map.apply(x);
   }
 
   adjoint(y: tf.Tensor4D): tf.Tensor4D {
     checkImageShape(y, this.outputShape, 'sr adjoint');
-    return applySeparable(y, this.rowMap, this.colMap, true);
+    return this.map.applyAdjoint(y);
   }
 
   /** Spec tensors are this operator's own (not copies): do not dispose them. */
@@ -95,8 +93,7 @@ export class SuperResolutionOperator implements MeasurementOperator {
   }
 
   dispose(): void {
-    this.rowMap.dispose();
-    this.colMap.dispose();
+    this.map.dispose();
     this.observation?.dispose();
     this.observation = undefined;
   }
