@@ -2,7 +2,8 @@
  * Dot-product test <A x, y> = <x, A^T y> for every operator and option, evaluated in float64 from
  * the tensors' data (inputs uniform in [0, 1], so the inner products cannot cancel to ~0 and the
  * relative error is meaningful). Tolerance: relative error < 1e-5. Also checks that tfjs gradients
- * through A reproduce A^T (the solvers rely on this) on both backends.
+ * through A reproduce A^T and those through A^T reproduce A (the solvers rely on this), on both
+ * backends: blur and SR register their gradients with tf.customGrad, so this checks that wiring.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -114,7 +115,12 @@ for (const backend of TEST_BACKENDS) {
       const expected = tf.tidy(() => tf.mul(op.adjoint(tf.sub(op.forward(x), op.y)), 2));
       const err2 = relErr(g2.dataSync(), expected.dataSync());
       assert.ok(err2 < 1e-5, `${c.name}: fidelity gradient rel err ${err2}`);
-      tf.dispose([truth, x, w, g, aw, g2, expected]);
+      // And through the adjoint: d/dy sum(v ⊙ A^T y) = A v.
+      const gAdj = tf.grad((u: tf.Tensor) => tf.sum(tf.mul(op.adjoint(u as tf.Tensor4D), x)))(w);
+      const ax = op.forward(x);
+      const err3 = relErr(gAdj.dataSync(), ax.dataSync());
+      assert.ok(err3 < 1e-6, `${c.name}: gradient through the adjoint rel err ${err3}`);
+      tf.dispose([truth, x, w, g, aw, g2, expected, gAdj, ax]);
       op.dispose();
     }
   });
