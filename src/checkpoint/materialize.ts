@@ -4,7 +4,7 @@
  */
 import { checkpointError } from './errors.js';
 import { ITEM_SIZE, decodeElements } from './dtypes.js';
-import { PyDict, PyGlobal, PyObject, PyStorage, PyTensor, PyTuple } from './pyvalues.js';
+import { PyDict, PyGlobal, PyObject, PySet, PyStorage, PyTensor, PyTuple } from './pyvalues.js';
 import type { PyValue } from './pyvalues.js';
 import type { RawTensor } from './types.js';
 
@@ -78,8 +78,17 @@ export function walkTensors(root: PyValue, maxValues = 2000): Walked {
       visit(map.get('state') as PyValue, path);
       return;
     }
+    // A pickled nn.Module's __dict__: buffers registered with persistent=False are not part of
+    // its state_dict, so they are left out here too.
+    const nonPersistent = map.get('_non_persistent_buffers_set');
+    const skipBuffers = new Set(nonPersistent instanceof PySet ? nonPersistent.items.map(keyName) : []);
     for (const [k, item] of map) {
       const seg = keyName(k);
+      if (seg === '_buffers' && skipBuffers.size > 0 && item instanceof PyDict) {
+        for (const [bk, buffer] of item.map)
+          if (!skipBuffers.has(keyName(bk))) visit(buffer, join(path, keyName(bk)));
+        continue;
+      }
       visit(item, TRANSPARENT_KEYS.has(seg) ? path : join(path, seg));
     }
   };

@@ -222,6 +222,7 @@ function isReferenceOnly(module: string, name: string): boolean {
   if (module === 'torch.storage' && name === 'UntypedStorage') return true;
   if (module === 'torch.nn.parameter' && name === 'Parameter') return true;
   if (module === 'numpy' && name === 'ndarray') return true;
+  if ((module === 'builtins' || module === '__builtin__') && name === 'object') return true; // copyreg._reconstructor's base
   return /^(pytorch_lightning|lightning\.pytorch)\.callbacks(\.|$)/.test(module);
 }
 
