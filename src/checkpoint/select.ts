@@ -47,32 +47,38 @@ export function hasPrefix(tensors: TensorMap, prefix: string): boolean {
 }
 
 /**
- * CompVis LDM (LitEma): `model_ema.<name of model.* with dots removed>` plus `model_ema.decay` and
- * `model_ema.num_updates`. Returns the checkpoint with `model.*` replaced by EMA values (prefer
- * 'ema') or untouched (prefer 'model'), EMA keys removed either way.
+ * CompVis LitEma layout: `model_ema.decay`, `model_ema.num_updates` and one buffer per EMA'd
+ * parameter named by the parameter's name with the dots removed. The LDM keeps an EMA of its
+ * `model` (DiffusionWrapper), so `model.diffusion_model.x.0.w` has `model_ema.diffusion_modelx0w`;
+ * autoencoders trained with `use_ema` keep one of themselves, so `encoder.conv_in.weight` has
+ * `model_ema.encoderconv_inweight`. With prefer 'ema' every tensor with an EMA copy of the same shape
+ * is replaced by it; `model_ema.*` keys are dropped either way.
  */
 function selectCompVis(tensors: TensorMap, prefer: 'ema' | 'model'): Selection {
   const out: TensorMap = new Map();
   let replaced = 0;
-  let lacking = 0;
+  let kept = 0;
   for (const [k, v] of tensors) {
     if (k.startsWith('model_ema.')) continue;
-    if (prefer === 'ema' && k.startsWith('model.')) {
-      const ema = tensors.get(`model_ema.${k.slice('model.'.length).replaceAll('.', '')}`);
-      if (ema && ema.shape.join() === v.shape.join()) {
+    if (prefer === 'ema') {
+      const candidates = k.startsWith('model.') ? [k.slice('model.'.length), k] : [k];
+      const ema = candidates
+        .map((c) => tensors.get(`model_ema.${c.replaceAll('.', '')}`))
+        .find((t) => t !== undefined && t.shape.join() === v.shape.join());
+      if (ema) {
         out.set(k, ema);
         replaced++;
         continue;
       }
-      lacking++;
+      kept++;
     }
     out.set(k, v);
   }
   const note =
     prefer === 'model'
       ? 'raw model weights (EMA copies under model_ema.* dropped)'
-      : `EMA weights from model_ema.* for ${replaced} model.* tensors` +
-        (lacking ? `; ${lacking} model.* tensors have no EMA copy and keep their raw values` : '');
+      : `EMA weights from model_ema.* for ${replaced} tensors` +
+        (kept ? `; ${kept} tensors without an EMA copy keep their raw values` : '');
   return {
     tensors: out,
     used: prefer === 'ema' && replaced > 0 ? 'ema' : 'model',

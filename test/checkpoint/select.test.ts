@@ -68,3 +68,27 @@ test('EDM snapshot (EMA only) and checkpoints without EMA', async () => {
   assert.equal(none.layout, 'none');
   assert.equal(none.tensors, plain.tensors);
 });
+
+test('CompVis autoencoder with use_ema: model_ema.<dotless full name> replaces unprefixed keys', () => {
+  const t = (v: number): RawTensor => ({ dtype: 'float32', shape: [1], data: Float32Array.of(v) });
+  const tensors = new Map<string, RawTensor>([
+    ['encoder.conv_in.weight', t(1)],
+    ['quantize.embedding.weight', t(2)],
+    ['loss.discriminator.main.0.weight', t(3)],
+    ['model_ema.decay', t(0.999)],
+    ['model_ema.num_updates', t(10)],
+    ['model_ema.encoderconv_inweight', t(11)],
+    ['model_ema.quantizeembeddingweight', t(12)],
+  ]);
+  const sel = selectWeights(tensors, { prefer: 'ema' });
+  assert.equal(sel.emaTensors, 2);
+  assert.deepEqual(
+    [...sel.tensors].map(([k, v]) => [k, v.data[0]]),
+    [
+      ['encoder.conv_in.weight', 11],
+      ['quantize.embedding.weight', 12],
+      ['loss.discriminator.main.0.weight', 3],
+    ],
+  );
+  assert.match(sel.note, /1 tensors without an EMA copy/);
+});
