@@ -76,13 +76,13 @@ export function guidedGradient(
   let x0: tf.Tensor4D | undefined;
   let eps: tf.Tensor4D | undefined;
   try {
-    const grad = tf.grad((zz: tf.Tensor4D) => {
-      const pred = denoise(prior.denoiser, zz, t);
+    const grad = tf.grad((zz: tf.Tensor) => {
+      const pred = denoise(prior.denoiser, zz as tf.Tensor4D, t);
       x0 = tf.keep(pred.x0);
       eps = tf.keep(pred.eps);
       const image = prior.decode(pred.x0);
       const norms = residualNorm(op, image);
-      return tf.sum(extra ? tf.add(norms, extra(pred.x0, image)) : norms) as tf.Scalar;
+      return tf.sum(extra ? tf.add(norms, extra(pred.x0, image)) : norms);
     })(z) as tf.Tensor4D;
     if (!x0 || !eps) throw new Error('internal: the guided gradient did not evaluate the network');
     return { grad, x0, eps };
