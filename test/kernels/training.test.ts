@@ -88,3 +88,28 @@ test('SGD training of a small conv net on wasm matches cpu (5 steps)', async () 
     assert.ok(err < 1e-5, `weights ${i}: wasm vs cpu relErr ${err}`);
   }
 });
+
+test('the replacement kernels leak no tensors or wasm buffers', async () => {
+  await useBackend('wasm');
+  registerWasmKernels();
+  const rng = new Rng(12);
+  const x = rng.normalTensor<tf.Tensor4D>([2, 9, 9, 4]);
+  const w = rng.normalTensor<tf.Tensor4D>([3, 3, 4, 6]);
+  const dw = rng.normalTensor<tf.Tensor4D>([3, 3, 4, 2]);
+  const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor): tf.Scalar => {
+    const a4 = a as tf.Tensor4D;
+    return tf
+      .sum(tf.conv2d(a4, b as tf.Tensor4D, 2, 'same'))
+      .add(tf.sum(tf.depthwiseConv2d(a4, c as tf.Tensor4D, 2, 'same')))
+      .add(tf.sum(tf.maxPool(a4, 2, 2, 'same')));
+  };
+  const run = (): void =>
+    tf.tidy(() => {
+      for (const g of tf.grads(loss)([x, w, dw])) g.dataSync();
+    });
+  run();
+  const before = [tf.memory().numTensors, tf.backend().numDataIds()];
+  for (let i = 0; i < 5; i++) run();
+  assert.deepEqual([tf.memory().numTensors, tf.backend().numDataIds()], before);
+  tf.dispose([x, w, dw]);
+});
