@@ -68,9 +68,8 @@ function storageFromPid(
       `unexpected persistent id ${describe(pid)} (only torch storages are supported)`,
     );
   const [, type, key, location, size, view] = parts;
-  let dtype = type instanceof PyGlobal ? STORAGE_DTYPES[type.name] : undefined;
-  if (type instanceof PyGlobal && type.module === 'torch' && type.name in STORAGE_DTYPES)
-    dtype = STORAGE_DTYPES[type.name];
+  // torch.FloatStorage etc. (torch.UntypedStorage / torch.storage.UntypedStorage hold bytes).
+  const dtype = type instanceof PyGlobal ? STORAGE_DTYPES[type.name] : undefined;
   if (!dtype) throw checkpointError(source, `unsupported storage type ${describe(type)}`);
   const numel = asNumber(size);
   if (typeof key !== 'string' || numel === undefined)
@@ -150,15 +149,9 @@ function readZip(bytes: Uint8Array, opts: UnpickleOptions): Unpickled {
   };
 }
 
-function isLegacy(bytes: Uint8Array): boolean {
-  // PROTO 2, LONG1 of 10 bytes: the magic number.
-  return bytes.length > 13 && bytes[0] === 0x80 && bytes[2] === 0x8a && bytes[3] === 0x0a;
-}
-
-function readLegacy(bytes: Uint8Array, opts: UnpickleOptions): Unpickled {
+/** The rest of a legacy file, given its first pickle (the magic number) ending at `magic.end`. */
+function readLegacy(bytes: Uint8Array, magic: { end: number }, opts: UnpickleOptions): Unpickled {
   const source = opts.source;
-  const magic = unpickleAt(bytes, 0, opts);
-  if (magic.value !== LEGACY_MAGIC) throw checkpointError(source, 'legacy torch file: wrong magic number');
   const protocol = unpickleAt(bytes, magic.end, opts);
   if (protocol.value !== 1001)
     throw checkpointError(source, `legacy torch file: unsupported protocol ${describe(protocol.value)}`);
@@ -208,9 +201,13 @@ export function unpickleTorch(bytes: Uint8Array, options: TorchReadOptions = {})
       unpickleTorch(nested, { ...options, source: `${options.source ?? '<bytes>'} (nested storage)` }).value,
   };
   if (isZip(bytes)) return readZip(bytes, opts);
-  if (isLegacy(bytes)) return readLegacy(bytes, opts);
-  if (bytes.length > 1 && bytes[0] === 0x80)
-    return { value: unpickleAt(bytes, 0, opts).value, format: 'pickle' };
+  if (bytes.length > 1 && bytes[0] === 0x80) {
+    // A legacy torch file is a sequence of pickles starting with the magic number (at whatever
+    // pickle protocol it was saved); anything else is one plain pickle, already fully read here.
+    const first = unpickleAt(bytes, 0, opts);
+    if (first.value === LEGACY_MAGIC) return readLegacy(bytes, first, opts);
+    return { value: first.value, format: 'pickle' };
+  }
   throw checkpointError(options.source, 'not a torch checkpoint (neither a zip archive nor a pickle)');
 }
 

@@ -13,6 +13,8 @@ const expected = await readSafetensorsFile(fixture('basic_expected.safetensors')
 for (const [file, format] of [
   ['basic_zip.pt', 'torch-zip'],
   ['basic_legacy.pt', 'torch-legacy'],
+  ['basic_zip_p4.pt', 'torch-zip'],
+  ['basic_legacy_p4.pt', 'torch-legacy'],
   ['basic_plain.pkl', 'pickle'],
   ['basic_deflate.pt', 'torch-zip'],
   ['basic_zip64.pt', 'torch-zip'],
