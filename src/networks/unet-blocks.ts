@@ -6,7 +6,8 @@
  * Dropout is an inference no-op and is left out.
  */
 import * as tf from '@tensorflow/tfjs';
-import { attention, avgPool2x, Conv2d, GroupNorm, Linear, silu, upsampleNearest2x } from './layers.js';
+import { avgPool2x, Conv2d, GroupNorm, Linear, silu, upsampleNearest2x } from './layers.js';
+import { ChannelProjection, QkvSelfAttention } from './unet-attention.js';
 import type { WeightStore } from './weights.js';
 
 /** A UNet stage that may read the (already mapped) embedding vector [B, E]. */
@@ -26,64 +27,6 @@ function resample(x: tf.Tensor4D, how: Resample): tf.Tensor4D {
   if (how === 'up') return upsampleNearest2x(x);
   if (how === 'down') return avgPool2x(x);
   return x;
-}
-
-/**
- * A 1x1 projection over channels stored as a torch Conv1d ([out, in, 1] weight), as
- * openaimodel's attention keeps qkv and proj_out. Kept in checkpoint layout and applied as
- * x @ W^T, so no transposed copy is held.
- */
-export class PointwiseConv1d {
-  private readonly weight: tf.Tensor;
-  private readonly bias: tf.Tensor1D;
-
-  constructor(
-    store: WeightStore,
-    prefix: string,
-    readonly inCh: number,
-    readonly outCh: number,
-  ) {
-    this.weight = store.take(`${prefix}.weight`, [outCh, inCh, 1]);
-    this.bias = store.take(`${prefix}.bias`, [outCh]) as tf.Tensor1D;
-  }
-
-  apply(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const [n, h, w] = x.shape;
-      const flat = tf.reshape(x, [n * h * w, this.inCh]) as tf.Tensor2D;
-      const w2 = tf.reshape(this.weight, [this.outCh, this.inCh]) as tf.Tensor2D;
-      const y = tf.add(tf.matMul(flat, w2, false, true), this.bias);
-      return tf.reshape(y, [n, h, w, this.outCh]) as tf.Tensor4D;
-    });
-  }
-}
-
-/**
- * Multi-head self-attention over the H*W positions of an NHWC map, from a fused qkv map with
- * 3*C channels. `layout` says how those channels are ordered, which differs between codebases:
- * - 'head-qkv-channel' (openaimodel QKVAttentionLegacy): index = (head * 3 + j) * ch + c;
- * - 'qkv-head-channel' (openaimodel QKVAttention, use_new_attention_order): (j * heads + head) * ch + c;
- * - 'head-channel-qkv' (EDM UNetBlock: reshape(B*heads, ch, 3, -1)): (head * ch + c) * 3 + j.
- * (j = 0, 1, 2 for q, k, v.) The result's channel index is head * ch + c in all three, and the
- * logits are scaled by 1/sqrt(ch).
- */
-export type QkvLayout = 'head-qkv-channel' | 'qkv-head-channel' | 'head-channel-qkv';
-
-export function multiHeadAttention(qkv: tf.Tensor4D, heads: number, layout: QkvLayout): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [n, h, w, c3] = qkv.shape;
-    const c = c3 / 3;
-    const ch = c / heads;
-    const tokens = h * w;
-    let parts: tf.Tensor[];
-    if (layout === 'head-qkv-channel') parts = tf.unstack(tf.reshape(qkv, [n, tokens, heads, 3, ch]), 3);
-    else if (layout === 'qkv-head-channel') parts = tf.unstack(tf.reshape(qkv, [n, tokens, 3, heads, ch]), 2);
-    else parts = tf.unstack(tf.reshape(qkv, [n, tokens, heads, ch, 3]), 4);
-    // Each part is [n, tokens, heads, ch]; attend per head over tokens.
-    const [q, k, v] = parts.map((p) => tf.transpose(p, [0, 2, 1, 3])) as [tf.Tensor, tf.Tensor, tf.Tensor];
-    const a = attention(q, k, v, 1 / Math.sqrt(ch));
-    return tf.reshape(tf.transpose(a, [0, 2, 1, 3]), [n, h, w, c]) as tf.Tensor4D;
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,9 +102,8 @@ export class OpenAIResBlock implements EmbeddedLayer {
 /** openaimodel AttentionBlock: keys norm, qkv, proj_out (Conv1d weights [3C, C, 1], [C, C, 1]). */
 export class OpenAIAttentionBlock {
   private readonly norm: GroupNorm;
-  private readonly qkv: PointwiseConv1d;
-  private readonly proj: PointwiseConv1d;
-  private readonly layout: QkvLayout;
+  private readonly attn: QkvSelfAttention;
+  private readonly proj: ChannelProjection;
 
   constructor(
     store: WeightStore,
@@ -170,20 +112,24 @@ export class OpenAIAttentionBlock {
     readonly heads: number,
     newAttentionOrder: boolean,
   ) {
-    if (channels % heads !== 0)
-      throw new Error(`${prefix}: ${channels} channels do not split into ${heads} heads`);
     this.norm = openaiNorm(store, `${prefix}.norm`, channels);
-    this.qkv = new PointwiseConv1d(store, `${prefix}.qkv`, channels, 3 * channels);
-    this.proj = new PointwiseConv1d(store, `${prefix}.proj_out`, channels, channels);
-    this.layout = newAttentionOrder ? 'qkv-head-channel' : 'head-qkv-channel';
+    const layout = newAttentionOrder ? 'qkv-head-channel' : 'head-qkv-channel';
+    this.attn = new QkvSelfAttention(store, `${prefix}.qkv`, channels, heads, layout, [1]);
+    this.proj = ChannelProjection.fromCheckpoint(store, `${prefix}.proj_out`, channels, channels, [1]);
   }
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const a = multiHeadAttention(this.qkv.apply(this.norm.apply(x)), this.heads, this.layout);
-      return tf.add(x, this.proj.apply(a));
-    });
+    return tf.tidy(() => tf.add(x, projectChannels(this.proj, this.attn.apply(this.norm.apply(x)))));
   }
+}
+
+/** Apply a channel projection to every pixel of an NHWC map. */
+function projectChannels(p: ChannelProjection, x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    const y = p.apply(tf.reshape(x, [n * h * w, c]) as tf.Tensor2D);
+    return tf.reshape(y, [n, h, w, y.shape[1]]) as tf.Tensor4D;
+  });
 }
 
 /** openaimodel Downsample: 3x3 stride-2 conv with padding 1 (key `op`), or 2x2 average pooling. */
@@ -295,7 +241,7 @@ export class EDMUNetBlock implements EmbeddedLayer {
   private readonly norm1: GroupNorm;
   private readonly conv1: EDMConv2d;
   private readonly skip: EDMConv2d | undefined;
-  private readonly attn: { norm: GroupNorm; qkv: EDMConv2d; proj: EDMConv2d } | undefined;
+  private readonly attn: { norm: GroupNorm; qkv: QkvSelfAttention; proj: ChannelProjection } | undefined;
 
   constructor(store: WeightStore, prefix: string, o: EDMUNetBlockOptions) {
     const { inChannels, outChannels } = o;
@@ -316,8 +262,15 @@ export class EDMUNetBlock implements EmbeddedLayer {
     if (this.heads > 0) {
       this.attn = {
         norm: edmNorm(store, `${prefix}.norm2`, outChannels),
-        qkv: new EDMConv2d(store, `${prefix}.qkv`, outChannels, 3 * outChannels, 1),
-        proj: new EDMConv2d(store, `${prefix}.proj`, outChannels, outChannels, 1),
+        qkv: new QkvSelfAttention(
+          store,
+          `${prefix}.qkv`,
+          outChannels,
+          this.heads,
+          'head-channel-qkv',
+          [1, 1],
+        ),
+        proj: ChannelProjection.fromCheckpoint(store, `${prefix}.proj`, outChannels, outChannels, [1, 1]),
       };
     }
   }
@@ -331,9 +284,8 @@ export class EDMUNetBlock implements EmbeddedLayer {
       h = silu(tf.add(shift, tf.mul(this.norm1.apply(h), tf.add(scale, 1))));
       h = tf.add(this.conv1.apply(h), this.skip ? this.skip.apply(x) : x);
       if (this.attn) {
-        const qkv = this.attn.qkv.apply(this.attn.norm.apply(h));
-        const a = multiHeadAttention(qkv, this.heads, 'head-channel-qkv');
-        h = tf.add(this.attn.proj.apply(a), h);
+        const a = this.attn.qkv.apply(this.attn.norm.apply(h));
+        h = tf.add(projectChannels(this.attn.proj, a), h);
       }
       return h;
     });
