@@ -8,6 +8,9 @@ import { PyDict, PyGlobal, PyObject, PySet, PyStorage, PyTensor, PyTuple } from 
 import type { PyValue } from './pyvalues.js';
 import type { RawTensor } from './types.js';
 
+/** Largest tensor we decode (elements): beyond it a typed array could not be allocated anyway. */
+const MAX_ELEMENTS = 2 ** 32 - 1;
+
 /** nn.Module bookkeeping dicts whose names are not part of state_dict keys. */
 const TRANSPARENT_KEYS = new Set(['_parameters', '_buffers', '_modules']);
 
@@ -126,6 +129,12 @@ export function materialize(t: PyTensor, source: string | undefined, key: string
       source,
       `view (offset ${t.offset}, shape ${JSON.stringify(t.shape)}, stride ${JSON.stringify(t.stride)}) ` +
         `reaches outside storage '${storage.key}' of ${storageNumel} elements`,
+      key,
+    );
+  if (numel > MAX_ELEMENTS)
+    throw checkpointError(
+      source,
+      `tensor of shape ${JSON.stringify(t.shape)} is too large to materialise`,
       key,
     );
   const shape = [...t.shape];

@@ -248,8 +248,16 @@ export async function scanTorchCheckpoint(
   if (rootPath === 'auto')
     rootPath = top instanceof PyDict && top.get('state_dict') instanceof PyDict ? 'state_dict' : '';
   if (rootPath === 'all') rootPath = '';
-  const all = walkTensors(top);
-  const chosen = rootPath === '' ? all : walkTensors(subtree(top, rootPath, source));
+  let all: ReturnType<typeof walkTensors>;
+  let chosen: ReturnType<typeof walkTensors>;
+  try {
+    all = walkTensors(top);
+    chosen = rootPath === '' ? all : walkTensors(subtree(top, rootPath, source));
+  } catch (e) {
+    if (e instanceof RangeError)
+      throw checkpointError(source, `object graph is nested too deeply to walk (${e.message})`);
+    throw e;
+  }
   const values: Record<string, ScalarLeaf> = {};
   for (const [k, v] of all.values) values[k] = v;
   const meta: TorchCheckpointMeta = {

@@ -131,7 +131,8 @@ export class ZipArchive {
     if (entry.method === 0) data = raw;
     else if (entry.method === 8) {
       try {
-        data = new Uint8Array(inflateRawSync(raw));
+        // Bounded by the recorded size, so a forged entry cannot inflate without limit.
+        data = new Uint8Array(inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) }));
       } catch (err) {
         throw this.fail(`deflate data is corrupt (${(err as Error).message})`, name);
       }

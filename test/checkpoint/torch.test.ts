@@ -130,3 +130,13 @@ test('truncated and corrupted files give clear errors', async () => {
   await rejectsBytes(plain.subarray(0, 1000), /truncated/);
   await rejectsBytes(new TextEncoder().encode('hello world'), /not a torch checkpoint/);
 });
+
+test('a pathologically deep object graph fails with a named error, not a stack overflow', async () => {
+  const depth = 200_000;
+  const bytes = new Uint8Array(2 + depth + (depth - 1) + 1);
+  bytes.set([0x80, 2]);
+  bytes.fill(0x5d, 2, 2 + depth); // EMPTY_LIST x depth
+  bytes.fill(0x61, 2 + depth, 2 + 2 * depth - 1); // APPEND: nest each list into the one below
+  bytes[bytes.length - 1] = 0x2e; // STOP
+  await rejectsBytes(bytes, /nested too deeply/);
+});
