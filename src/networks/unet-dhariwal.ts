@@ -252,10 +252,19 @@ export class DhariwalUNet {
     return (x, noiseLabels, labels) =>
       tf.tidy(() => {
         if (!this.labelDim || labels === undefined) return this.forward(x, noiseLabels);
-        const ids = tf.cast(labels, 'int32');
-        // oneHot of an index >= depth is an all-zero row: exactly the null class.
-        const rows = tf.cast(tf.oneHot(ids, this.labelDim), 'float32') as tf.Tensor2D;
-        return this.forward(x, noiseLabels, rows);
+        // Built on the JS side so that the null class does not depend on a backend's handling of
+        // out-of-range tf.oneHot indices.
+        const ids = labels.dataSync();
+        const rows = new Float32Array(ids.length * this.labelDim);
+        ids.forEach((id, i) => {
+          if (!Number.isInteger(id) || id < 0 || id > this.labelDim) {
+            throw new Error(
+              `DhariwalUNet: class label ${id} outside [0, ${this.labelDim}] (${this.labelDim} = none)`,
+            );
+          }
+          if (id < this.labelDim) rows[i * this.labelDim + id] = 1;
+        });
+        return this.forward(x, noiseLabels, tf.tensor2d(rows, [ids.length, this.labelDim]));
       });
   }
 

@@ -70,6 +70,9 @@ test('DhariwalUNet.asRawNetwork: class indices become one-hot rows, the null cla
   const viaRows = net.forward(x, t, rows);
   const viaIds = raw(x, t, tf.tensor1d([1, 3], 'int32'));
   assert.ok(relErr(viaIds.dataSync(), viaRows.dataSync()) < 1e-6);
+  const bad = tf.tensor1d([0, 4], 'int32');
+  assert.throws(() => raw(x, t, bad), /class label 4 outside \[0, 3\]/);
+  bad.dispose();
   const unconditional = raw(x, t);
   const zeros = net.forward(x, t, tf.zeros([2, 3]) as tf.Tensor2D);
   assert.ok(relErr(unconditional.dataSync(), zeros.dataSync()) < 1e-6);
