@@ -40,26 +40,35 @@ function reflectIndex(p: number, n: number): number {
   return q;
 }
 
-/** Gaussian-filter an H x W plane (separably, reflect borders). */
+/** Source index of each padded position -R..n-1+R along an axis of length n. */
+function reflectTable(n: number): Int32Array {
+  const t = new Int32Array(n + 2 * RADIUS);
+  for (let i = 0; i < t.length; i++) t[i] = reflectIndex(i - RADIUS, n);
+  return t;
+}
+
+/** Gaussian-filter an H x W plane (separably, reflect borders; index tables avoid per-tap modulo). */
 function gaussianFilter(plane: Float64Array, h: number, w: number): Float64Array {
+  const cols = reflectTable(w);
+  const rows = reflectTable(h);
   const tmp = new Float64Array(h * w);
   const out = new Float64Array(h * w);
+  const padded = new Float64Array(w + 2 * RADIUS);
   for (let r = 0; r < h; r++) {
+    const base = r * w;
+    for (let i = 0; i < padded.length; i++) padded[i] = plane[base + (cols[i] as number)] as number;
     for (let c = 0; c < w; c++) {
       let s = 0;
-      for (let t = 0; t < SSIM_WINDOW; t++) {
-        s += (WEIGHTS[t] as number) * (plane[r * w + reflectIndex(c + t - RADIUS, w)] as number);
-      }
-      tmp[r * w + c] = s;
+      for (let t = 0; t < SSIM_WINDOW; t++) s += (WEIGHTS[t] as number) * (padded[c + t] as number);
+      tmp[base + c] = s;
     }
   }
   for (let r = 0; r < h; r++) {
-    for (let c = 0; c < w; c++) {
-      let s = 0;
-      for (let t = 0; t < SSIM_WINDOW; t++) {
-        s += (WEIGHTS[t] as number) * (tmp[reflectIndex(r + t - RADIUS, h) * w + c] as number);
-      }
-      out[r * w + c] = s;
+    for (let t = 0; t < SSIM_WINDOW; t++) {
+      const weight = WEIGHTS[t] as number;
+      const src = (rows[r + t] as number) * w;
+      const dst = r * w;
+      for (let c = 0; c < w; c++) out[dst + c] = (out[dst + c] as number) + weight * (tmp[src + c] as number);
     }
   }
   return out;
