@@ -61,7 +61,9 @@ function pinv(m: number[][]): number[][] {
     [d / det, -b / det],
     [-b / det, a / det],
   ];
-  return [0, 1].map((i) => m.map((r) => (inv[i]?.[0] as number) * (r[0] as number) + (inv[i]?.[1] as number) * (r[1] as number)));
+  return [0, 1].map((i) =>
+    m.map((r) => (inv[i]?.[0] as number) * (r[0] as number) + (inv[i]?.[1] as number) * (r[1] as number)),
+  );
 }
 
 /** D(z) for z [N, 2, 2, 2] -> [N, 4, 4, 1] (float64 reference). */
@@ -117,9 +119,14 @@ export function latentGaussianPrior(schedule: NoiseSchedule): DiffusionPrior {
 }
 
 export function inpaintProblem(mask: number[], xTrue: number[] = X_TRUE): InpaintOperator {
-  return tf.tidy(() =>
-    InpaintOperator.measure(tf.tensor4d(xTrue, [1, 4, 4, 1]), tf.tensor4d(mask, [1, 4, 4, 1]), {}, new Rng(1)),
-  );
+  const x = tf.tensor4d(xTrue, [1, 4, 4, 1]);
+  const m = tf.tensor4d(mask, [1, 4, 4, 1]);
+  try {
+    return InpaintOperator.measure(x, m, {}, new Rng(1));
+  } finally {
+    x.dispose();
+    m.dispose();
+  }
 }
 
 export interface Recorded {

@@ -58,7 +58,10 @@ export async function blended(
     return await withState(async (state) => {
       const top = times[0] as number;
       const start = ctx.rng.normalTensor<tf.Tensor4D>(shape);
-      state.set('z', tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))));
+      state.set(
+        'z',
+        tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))),
+      );
       start.dispose();
       for (let i = 0; i < times.length; i++) {
         ctx.signal?.throwIfAborted();
@@ -69,7 +72,15 @@ export async function blended(
         const pred = denoise(prior.denoiser, z, t);
         const std = ddimStepMeanStd(schedule, t, s, eta).std;
         const noise = std > 0 ? ctx.rng.normalTensor<tf.Tensor4D>(shape) : undefined;
-        const next = ddimStep(schedule, { zt: z, eps: pred.eps, x0: pred.x0, t, s, eta, noise }) as tf.Tensor4D;
+        const next = ddimStep(schedule, {
+          zt: z,
+          eps: pred.eps,
+          x0: pred.x0,
+          t,
+          s,
+          eta,
+          noise,
+        }) as tf.Tensor4D;
         noise?.dispose();
         pred.eps.dispose();
         pred.x0.dispose();

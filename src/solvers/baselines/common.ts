@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MeasurementOperator } from '../../physics/operator.js';
 import type { Rng } from '../../util/random.js';
+import { l2Residual, observedResidual, sumPerSample } from '../likelihood.js';
 import type { CallReporter, DiffusionPrior } from '../prior.js';
 
 export interface SolverProgress {
@@ -97,17 +98,14 @@ export function maskInPriorSpace(prior: DiffusionPrior, mask: tf.Tensor4D, metho
   return tf.tidy(() => tf.neg(tf.maxPool(tf.neg(mask), f, f, 'valid')) as tf.Tensor4D);
 }
 
-/** Per-sample ||y - A(x)||_2 as a [N] tensor. Differentiable; `eps` keeps the sqrt's gradient finite. */
-export function residualNorm(op: MeasurementOperator, x: tf.Tensor4D, eps = 1e-12): tf.Tensor1D {
-  return tf.tidy(() => {
-    const r = tf.sub(op.forward(x), op.y);
-    return tf.sqrt(tf.add(tf.sum(tf.square(r), [1, 2, 3]), eps)) as tf.Tensor1D;
-  });
+/** Per-sample ||y - A(x)||_2 over observed entries, [N] (likelihood.ts `l2Residual`). Differentiable. */
+export function residualNorm(op: MeasurementOperator, x: tf.Tensor4D): tf.Tensor1D {
+  return l2Residual(op, x);
 }
 
-/** Per-sample sum of squared residuals ||y - A(x)||^2 as a [N] tensor. Differentiable. */
+/** Per-sample ||y - A(x)||^2 over observed entries, [N]. Differentiable. */
 export function residualSq(op: MeasurementOperator, x: tf.Tensor4D): tf.Tensor1D {
-  return tf.tidy(() => tf.sum(tf.square(tf.sub(op.forward(x), op.y)), [1, 2, 3]) as tf.Tensor1D);
+  return tf.tidy(() => sumPerSample(tf.square(observedResidual(op, x))));
 }
 
 /**

@@ -194,7 +194,10 @@ export async function copaint(
   return withState(async (state) => {
     const top = grid[steps - 1] as number;
     const start = ctx.rng.normalTensor<tf.Tensor4D>(shape);
-    state.set('z', tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))));
+    state.set(
+      'z',
+      tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))),
+    );
     start.dispose();
     let lr = o.lr;
     let lastWasReverse = false;
@@ -214,7 +217,14 @@ export async function copaint(
         }
         const next = tf.tidy(
           () =>
-            ddimStep(schedule, { zt: res.z, eps: pred.eps, x0: clipX0(pred.x0), t, s: gridLevel(grid, b), eta: 0 }) as tf.Tensor4D,
+            ddimStep(schedule, {
+              zt: res.z,
+              eps: pred.eps,
+              x0: clipX0(pred.x0),
+              t,
+              s: gridLevel(grid, b),
+              eta: 0,
+            }) as tf.Tensor4D,
         );
         pred.eps.dispose();
         pred.x0.dispose();

@@ -118,7 +118,10 @@ export async function runGuidedSampler(
   return withState(async (state) => {
     const top = times[0] as number;
     const start = ctx.rng.normalTensor<tf.Tensor4D>(shape);
-    state.set('z', tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))));
+    state.set(
+      'z',
+      tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))),
+    );
     start.dispose();
     for (let i = 0; i < times.length; i++) {
       ctx.signal?.throwIfAborted();

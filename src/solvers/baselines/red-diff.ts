@@ -54,7 +54,13 @@ export interface RedDiffOptions extends CommonSolverOptions {
   times?: 'annealed' | 'random';
 }
 
-export const RED_DIFF_DEFAULTS = { steps: 1000, lambda: 50, obsWeight: 1, lr: 0.1, times: 'annealed' } as const;
+export const RED_DIFF_DEFAULTS = {
+  steps: 1000,
+  lambda: 50,
+  obsWeight: 1,
+  lr: 0.1,
+  times: 'annealed',
+} as const;
 
 export async function redDiff(
   prior: DiffusionPrior,
@@ -102,8 +108,8 @@ export async function redDiff(
         const zt = tf.tidy(() => tf.add(tf.mul(mu, alpha), tf.mul(eps, sigma)) as tf.Tensor4D);
         ctx.onCalls?.('forward', 1);
         const epsHat = prior.denoiser.predictEps(zt, t);
-        const grad = tf.tidy(() =>
-          tf.add(tf.mul(tf.sub(epsHat, eps), w / perSample), dataGrad(mu)) as tf.Tensor4D,
+        const grad = tf.tidy(
+          () => tf.add(tf.mul(tf.sub(epsHat, eps), w / perSample), dataGrad(mu)) as tf.Tensor4D,
         );
         zt.dispose();
         eps.dispose();

@@ -66,7 +66,10 @@ export async function repaint(
     return await withState(async (state) => {
       const top = grid[tT - 1] as number;
       const start = ctx.rng.normalTensor<tf.Tensor4D>(shape);
-      state.set('z', tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))));
+      state.set(
+        'z',
+        tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))),
+      );
       start.dispose();
       const total = seq.length - 1;
       for (let k = 1; k < seq.length; k++) {

@@ -52,7 +52,12 @@ export class Replacement {
     const noise = rng.normalTensor<tf.Tensor4D>(z.shape as number[]);
     try {
       return tf.tidy(() => {
-        const noisy = qSample(this.schedule, tf.tile(this.known, [z.shape[0], 1, 1, 1]) as tf.Tensor4D, level, noise);
+        const noisy = qSample(
+          this.schedule,
+          tf.tile(this.known, [z.shape[0], 1, 1, 1]) as tf.Tensor4D,
+          level,
+          noise,
+        );
         return tf.add(tf.mul(noisy, this.mask), tf.mul(z, tf.sub(1, this.mask))) as tf.Tensor4D;
       });
     } finally {

@@ -174,7 +174,8 @@ export async function resample(
   const method = 'ReSample';
   checkCompatible(prior, op, method);
   const schedule = prior.denoiser.schedule;
-  if (schedule.kind !== 'vp') throw new Error(`${method} needs a VP schedule (abar_t), got '${schedule.kind}'`);
+  if (schedule.kind !== 'vp')
+    throw new Error(`${method} needs a VP schedule (abar_t), got '${schedule.kind}'`);
   const o = { ...RESAMPLE_DEFAULTS, ...opts };
   const steps = positiveInt(o.steps, 'steps', method);
   const interval = positiveInt(o.interval, 'interval', method);
@@ -187,7 +188,13 @@ export async function resample(
   };
   const consistency = new Map(resampleConsistencySteps(steps, interval).map((c) => [c.i, c.stage]));
   const shape: [number, number, number, number] = [n, ...prior.latentShape];
-  const ddim = (z: tf.Tensor4D, eps: tf.Tensor4D, x0: tf.Tensor4D, t: number, s: TimeOrLevel): tf.Tensor4D => {
+  const ddim = (
+    z: tf.Tensor4D,
+    eps: tf.Tensor4D,
+    x0: tf.Tensor4D,
+    t: number,
+    s: TimeOrLevel,
+  ): tf.Tensor4D => {
     const std = ddimStepMeanStd(schedule, t, s, o.eta).std;
     const noise = std > 0 ? ctx.rng.normalTensor<tf.Tensor4D>(shape) : undefined;
     try {
@@ -208,7 +215,10 @@ export async function resample(
         ctx.onCalls?.('gradient', 1);
         const g = guidedGradient(prior, op, z, t);
         const prev = ddim(z, g.eps, g.x0, t, s);
-        state.set('z', tf.tidy(() => tf.sub(prev, tf.mul(g.grad, o.dpsScale * abar(t))) as tf.Tensor4D));
+        state.set(
+          'z',
+          tf.tidy(() => tf.sub(prev, tf.mul(g.grad, o.dpsScale * abar(t))) as tf.Tensor4D),
+        );
         prev.dispose();
         g.grad.dispose();
         g.x0.dispose();
@@ -249,7 +259,10 @@ export async function resample(
           state.set('z0', prior.encode(xOpt));
           xOpt.dispose();
         } else {
-          state.set('z0', minimiseResidual(op, z0, (v) => prior.decode(v), o.optSteps, o.latentLr));
+          state.set(
+            'z0',
+            minimiseResidual(op, z0, (v) => prior.decode(v), o.optSteps, o.latentLr),
+          );
         }
         // c. stochastic resampling of z_s towards the consistent z0*.
         const aT = abar(t);
@@ -260,7 +273,10 @@ export async function resample(
       ctx.onProgress?.({ step: i + 1, total: steps, phase: stage ? 'consistency' : 'reverse' });
       await yieldToLoop();
     }
-    state.set('z', minimiseResidual(op, state.get('z'), (v) => prior.decode(v), o.optSteps, o.latentLr));
+    state.set(
+      'z',
+      minimiseResidual(op, state.get('z'), (v) => prior.decode(v), o.optSteps, o.latentLr),
+    );
     return decodeClip(prior, state.get<tf.Tensor4D>('z'));
   });
 }

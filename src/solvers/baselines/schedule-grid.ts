@@ -26,7 +26,10 @@ export function timeGrid(schedule: NoiseSchedule, n: number): number[] {
   }
   if (schedule.kind === 'vp') {
     if (n === 1) return [schedule.tMax];
-    return Array.from({ length: n }, (_, i) => schedule.tMin + (i * (schedule.tMax - schedule.tMin)) / (n - 1));
+    return Array.from(
+      { length: n },
+      (_, i) => schedule.tMin + (i * (schedule.tMax - schedule.tMin)) / (n - 1),
+    );
   }
   const sigmaMin = schedule.sigma(schedule.tMin);
   const sigmaMax = schedule.sigma(schedule.tMax);
@@ -59,7 +62,8 @@ export function jumpSchedule(tT: number, jumpLength: number, jumpNSample: number
     [jumpLength, 'jumpLength'],
     [jumpNSample, 'jumpNSample'],
   ] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`jumpSchedule: ${name} must be an integer >= 1, got ${v}`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new Error(`jumpSchedule: ${name} must be an integer >= 1, got ${v}`);
   }
   const jumps = new Map<number, number>();
   for (let j = 0; j < tT - jumpLength; j += jumpLength) jumps.set(j, jumpNSample - 1);
