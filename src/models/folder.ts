@@ -184,6 +184,7 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
     digestParts.push([ae.weights, aeBytes]);
     checkPrefix(autoencoderTensors, ae.weightsPrefix, aeFile, 'autoencoder');
   } else if (ae) checkPrefix(tensors, ae.weightsPrefix, weightsFile, 'autoencoder');
+  checkPrefix(tensors, manifest.conditioning?.weightsPrefix, weightsFile, 'conditioning');
   return {
     dir,
     manifest,
@@ -198,6 +199,12 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
 export function networkTensors(folder: ModelFolder): TensorMap {
   const prefix = folder.manifest.weightsPrefix ?? '';
   return prefix ? stripPrefix(folder.tensors, prefix) : folder.tensors;
+}
+
+/** The class embedder's tensors (weightsPrefix removed); empty when the model has none. */
+export function conditioningTensors(folder: ModelFolder): TensorMap {
+  const prefix = folder.manifest.conditioning?.weightsPrefix;
+  return prefix ? stripPrefix(folder.tensors, prefix) : new Map();
 }
 
 /** The autoencoder's tensors (weightsPrefix removed); throws when the model has no autoencoder. */

@@ -54,7 +54,11 @@ export async function importCheckpoint(
     ...(options.root !== undefined ? { root: options.root } : {}),
   });
   const selection = selectWeights(loaded.tensors, { prefer: options.prefer ?? 'ema' });
-  const prefixes = [manifest.weightsPrefix ?? '', manifest.autoencoder?.weights ? null : manifest.autoencoder?.weightsPrefix]
+  const prefixes = [
+    manifest.weightsPrefix ?? '',
+    manifest.autoencoder?.weights ? null : manifest.autoencoder?.weightsPrefix,
+    manifest.conditioning?.weightsPrefix,
+  ]
     .filter((p): p is string => p !== null && p !== undefined);
   const keepAll = options.onlyDeclared === false || prefixes.includes('');
   const tensors: TensorMap = new Map();

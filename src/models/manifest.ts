@@ -35,6 +35,21 @@ export interface AutoencoderSpec {
   weights?: string;
 }
 
+/**
+ * 'class-embedder': CompVis ClassEmbedder (a learned embedding table, official params `embed_dim`,
+ * `n_classes`, `key`) whose output is the UNet's cross-attention context; 'class-label': the
+ * network takes labels itself (EDM `label_dim`, OpenAI UNet `num_classes`).
+ */
+export interface ConditioningSpec {
+  type: 'class-embedder' | 'class-label';
+  /** Official constructor params of the embedder, when it is a separate module. */
+  config?: Record<string, unknown>;
+  /** Prefix of the embedder's tensors in the weights file (e.g. 'cond_stage_model.'). */
+  weightsPrefix?: string;
+  /** The label meaning "no class" for classifier-free guidance (e.g. 1000 for CompVis cin256-v2). */
+  unconditionalClass?: number;
+}
+
 export interface ModelManifest {
   name: string;
   kind: ModelKind;
@@ -44,6 +59,8 @@ export interface ModelManifest {
   weightsPrefix?: string;
   /** Latent diffusion models: the first-stage autoencoder. */
   autoencoder?: AutoencoderSpec;
+  /** How class labels reach the network, for class-conditional models. */
+  conditioning?: ConditioningSpec;
   /** Noise schedule as a ScheduleSpec (src/schedules/types.ts): `family` plus its parameters. */
   schedule?: { family: string; [k: string]: unknown };
   /** What the network predicts. */
@@ -105,6 +122,17 @@ export const modelManifestSchema = {
         scaleFactor: { type: 'number', exclusiveMinimum: 0 },
         weightsPrefix: { type: 'string' },
         weights: fileName,
+      },
+    },
+    conditioning: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type'],
+      properties: {
+        type: { enum: ['class-embedder', 'class-label'] },
+        config: { type: 'object' },
+        weightsPrefix: { type: 'string' },
+        unconditionalClass: { type: 'integer', minimum: 0 },
       },
     },
     schedule: {
