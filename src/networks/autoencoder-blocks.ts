@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WeightStore } from './weights.js';
-import { Conv2d, GroupNorm, attention, avgPool2x, silu, upsampleNearest2x } from './layers.js';
+import { Conv2d, GroupNorm, attention, avgPool2x, checkpointed, silu, upsampleNearest2x } from './layers.js';
 
 export interface DDConfig {
   ch: number;
@@ -36,6 +36,12 @@ export interface DDConfig {
   tanhOut?: boolean;
   /** 'vanilla' (default) or 'none'. */
   attnType?: 'vanilla' | 'none';
+  /**
+   * Not an official field: recompute each ResnetBlock / AttnBlock / Upsample during backprop
+   * instead of keeping its intermediates (layers.checkpointed). Default true: same values, about
+   * one extra forward per input gradient, and peak memory of one block instead of the network.
+   */
+  gradientCheckpointing?: boolean;
 }
 
 /** Map the official snake_case `ddconfig` (as parsed from a CompVis YAML) to DDConfig. */
@@ -149,8 +155,21 @@ export class AttnBlock {
 
 type Block = { apply(x: tf.Tensor4D): tf.Tensor4D };
 
-function makeAttn(store: WeightStore, prefix: string, channels: number, type: 'vanilla' | 'none'): Block {
-  return type === 'none' ? { apply: (x) => x } : new AttnBlock(store, prefix, channels);
+/** The block itself, or a wrapper that recomputes it during backprop (see DDConfig.gradientCheckpointing). */
+function maybeCheckpointed(block: Block, on: boolean): Block {
+  return on ? { apply: checkpointed((x) => block.apply(x)) } : block;
+}
+
+function makeAttn(
+  store: WeightStore,
+  prefix: string,
+  channels: number,
+  type: 'vanilla' | 'none',
+  ckpt: boolean,
+): Block {
+  return type === 'none'
+    ? { apply: (x) => x }
+    : maybeCheckpointed(new AttnBlock(store, prefix, channels), ckpt);
 }
 
 /** Downsample: zero-pad right/bottom by one then 3x3 stride-2 conv (or 2x2 average pooling). */
@@ -183,20 +202,26 @@ class Upsample {
 }
 
 interface Level {
-  blocks: ResnetBlock[];
+  blocks: Block[];
   attn: Block[];
-  resample: Downsample | Upsample | undefined;
+  resample: Block | undefined;
 }
 
 /** Apply the mid section shared by Encoder and Decoder: block_1, attn_1, block_2. */
 class Mid {
-  private readonly block1: ResnetBlock;
+  private readonly block1: Block;
   private readonly attn1: Block;
-  private readonly block2: ResnetBlock;
-  constructor(store: WeightStore, prefix: string, channels: number, attnType: 'vanilla' | 'none') {
-    this.block1 = new ResnetBlock(store, `${prefix}.block_1`, channels, channels);
-    this.attn1 = makeAttn(store, `${prefix}.attn_1`, channels, attnType);
-    this.block2 = new ResnetBlock(store, `${prefix}.block_2`, channels, channels);
+  private readonly block2: Block;
+  constructor(
+    store: WeightStore,
+    prefix: string,
+    channels: number,
+    attnType: 'vanilla' | 'none',
+    ckpt: boolean,
+  ) {
+    this.block1 = maybeCheckpointed(new ResnetBlock(store, `${prefix}.block_1`, channels, channels), ckpt);
+    this.attn1 = makeAttn(store, `${prefix}.attn_1`, channels, attnType, ckpt);
+    this.block2 = maybeCheckpointed(new ResnetBlock(store, `${prefix}.block_2`, channels, channels), ckpt);
   }
   apply(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => this.block2.apply(this.attn1.apply(this.block1.apply(x))));
@@ -225,6 +250,7 @@ export class Encoder {
     const { ch, chMult, numResBlocks } = cfg;
     const attnType = cfg.attnType ?? 'vanilla';
     const withConv = cfg.resampWithConv ?? true;
+    const ckpt = cfg.gradientCheckpointing ?? true;
     this.convIn = new Conv2d(store, `${prefix}.conv_in`, cfg.inChannels, ch, 3, { padding: 1 });
     let res = cfg.resolution;
     const inMult = [1, ...chMult];
@@ -234,10 +260,11 @@ export class Encoder {
       blockIn = ch * (inMult[i] as number);
       const blockOut = ch * mult;
       for (let j = 0; j < numResBlocks; j++) {
-        level.blocks.push(new ResnetBlock(store, `${prefix}.down.${i}.block.${j}`, blockIn, blockOut));
+        const block = new ResnetBlock(store, `${prefix}.down.${i}.block.${j}`, blockIn, blockOut);
+        level.blocks.push(maybeCheckpointed(block, ckpt));
         blockIn = blockOut;
         if (cfg.attnResolutions.includes(res)) {
-          level.attn.push(makeAttn(store, `${prefix}.down.${i}.attn.${j}`, blockIn, attnType));
+          level.attn.push(makeAttn(store, `${prefix}.down.${i}.attn.${j}`, blockIn, attnType, ckpt));
         }
       }
       if (i !== chMult.length - 1) {
@@ -246,7 +273,7 @@ export class Encoder {
       }
       this.levels.push(level);
     });
-    this.mid = new Mid(store, `${prefix}.mid`, blockIn, attnType);
+    this.mid = new Mid(store, `${prefix}.mid`, blockIn, attnType, ckpt);
     this.normOut = normalize(store, `${prefix}.norm_out`, blockIn);
     const zOut = (cfg.doubleZ ?? true) ? 2 * cfg.zChannels : cfg.zChannels;
     this.convOut = new Conv2d(store, `${prefix}.conv_out`, blockIn, zOut, 3, { padding: 1 });
@@ -277,23 +304,28 @@ export class Decoder {
     const { ch, chMult, numResBlocks } = cfg;
     const attnType = cfg.attnType ?? 'vanilla';
     const withConv = cfg.resampWithConv ?? true;
+    const ckpt = cfg.gradientCheckpointing ?? true;
     const nLevels = chMult.length;
     let blockIn = ch * (chMult[nLevels - 1] as number);
     let res = Math.floor(cfg.resolution / 2 ** (nLevels - 1));
     this.convIn = new Conv2d(store, `${prefix}.conv_in`, cfg.zChannels, blockIn, 3, { padding: 1 });
-    this.mid = new Mid(store, `${prefix}.mid`, blockIn, attnType);
+    this.mid = new Mid(store, `${prefix}.mid`, blockIn, attnType, ckpt);
     for (let i = nLevels - 1; i >= 0; i--) {
       const level: Level = { blocks: [], attn: [], resample: undefined };
       const blockOut = ch * (chMult[i] as number);
       for (let j = 0; j < numResBlocks + 1; j++) {
-        level.blocks.push(new ResnetBlock(store, `${prefix}.up.${i}.block.${j}`, blockIn, blockOut));
+        const block = new ResnetBlock(store, `${prefix}.up.${i}.block.${j}`, blockIn, blockOut);
+        level.blocks.push(maybeCheckpointed(block, ckpt));
         blockIn = blockOut;
         if (cfg.attnResolutions.includes(res)) {
-          level.attn.push(makeAttn(store, `${prefix}.up.${i}.attn.${j}`, blockIn, attnType));
+          level.attn.push(makeAttn(store, `${prefix}.up.${i}.attn.${j}`, blockIn, attnType, ckpt));
         }
       }
       if (i !== 0) {
-        level.resample = new Upsample(store, `${prefix}.up.${i}.upsample`, blockIn, withConv);
+        level.resample = maybeCheckpointed(
+          new Upsample(store, `${prefix}.up.${i}.upsample`, blockIn, withConv),
+          ckpt,
+        );
         res *= 2;
       }
       this.levels[i] = level;

@@ -195,17 +195,42 @@ export class GroupNorm {
   }
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const [n, h, w, c] = x.shape;
-      if (c !== this.channels) throw new Error(`GroupNorm: expected ${this.channels} channels, got ${c}`);
-      const g = tf.reshape(x, [n, h, w, this.groups, c / this.groups]);
-      const { mean, variance } = tf.moments(g, [1, 2, 4], true);
-      const normed = tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, this.eps)));
-      let y: tf.Tensor = tf.reshape(normed, [n, h, w, c]);
-      if (this.gamma && this.beta) y = tf.add(tf.mul(y, this.gamma), this.beta);
-      return y as tf.Tensor4D;
-    });
+    if (x.shape[3] !== this.channels) {
+      throw new Error(`GroupNorm: expected ${this.channels} channels, got ${x.shape[3]}`);
+    }
+    return this.withGrad(x);
   }
+
+  /**
+   * Forward as the textbook formula; backward analytic, saving only x and the per-group mean and
+   * 1/std (tfjs' automatic gradient of the formula keeps ~5 full-size intermediates and their
+   * gradients alive per norm, the main memory cost of a decoder's input gradient):
+   * dx = rstd * (g - mean_grp(g) - xhat * mean_grp(g * xhat)), g = dy * gamma, xhat = (x - mean) * rstd.
+   */
+  private readonly withGrad = tf.customGrad(
+    (input: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
+      const x = input as tf.Tensor4D;
+      const [n, h, w, c] = x.shape;
+      const shape5 = [n, h, w, this.groups, c / this.groups];
+      const g = tf.reshape(x, shape5);
+      const { mean, variance } = tf.moments(g, [1, 2, 4], true);
+      const rstd = tf.rsqrt(tf.add(variance, this.eps));
+      (save as tf.GradSaveFunc)([x, mean, rstd]);
+      let value: tf.Tensor = tf.reshape(tf.mul(tf.sub(g, mean), rstd), [n, h, w, c]);
+      if (this.gamma && this.beta) value = tf.add(tf.mul(value, this.gamma), this.beta);
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor =>
+        tf.tidy(() => {
+          const [xs, mu, rs] = saved as [tf.Tensor4D, tf.Tensor, tf.Tensor];
+          const dyg = tf.reshape(this.gamma ? tf.mul(dy, this.gamma) : dy, shape5);
+          const xhat = tf.mul(tf.sub(tf.reshape(xs, shape5), mu), rs);
+          const m1 = tf.mean(dyg, [1, 2, 4], true);
+          const m2 = tf.mean(tf.mul(dyg, xhat), [1, 2, 4], true);
+          const dx = tf.mul(rs, tf.sub(tf.sub(dyg, m1), tf.mul(xhat, m2)));
+          return tf.reshape(dx, [n, h, w, c]);
+        });
+      return { value: value as tf.Tensor4D, gradFunc };
+    },
+  ) as (x: tf.Tensor4D) => tf.Tensor4D;
 }
 
 /** torch.nn.LayerNorm over the last axis (biased variance, eps default 1e-5). */
@@ -237,8 +262,23 @@ export class LayerNorm {
 
 /** SiLU / swish: x * sigmoid(x). */
 export function silu<T extends tf.Tensor>(x: T): T {
-  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)) as T);
+  return siluWithGrad(x) as T;
 }
+
+/** Forward x * sigmoid(x); gradient sigmoid(x) * (1 + x * (1 - sigmoid(x))) from the saved x only. */
+const siluWithGrad = tf.customGrad(
+  (input: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
+    const x = input as tf.Tensor;
+    (save as tf.GradSaveFunc)([x]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor =>
+      tf.tidy(() => {
+        const xs = saved[0] as tf.Tensor;
+        const sig = tf.sigmoid(xs);
+        return tf.mul(dy, tf.mul(sig, tf.add(1, tf.mul(xs, tf.sub(1, sig)))));
+      });
+    return { value: tf.mul(x, tf.sigmoid(x)), gradFunc };
+  },
+) as (x: tf.Tensor) => tf.Tensor;
 
 /**
  * Nearest-neighbour 2x upsampling (F.interpolate(scale_factor=2, mode='nearest')), NHWC. Its
@@ -314,4 +354,32 @@ export function attention<T extends tf.Tensor>(q: T, k: T, v: T, scale?: number)
     const logits = tf.mul(tf.matMul(q, k, false, true), s);
     return tf.matMul(tf.softmax(logits), v) as T;
   });
+}
+
+/**
+ * Gradient checkpointing: `checkpointed(fn)(x)` returns fn(x) without keeping fn's intermediate
+ * tensors for backprop; the gradient recomputes fn from the saved input (one extra forward of fn).
+ * Wrap large blocks (a ResnetBlock) so an input gradient through a deep network keeps only the
+ * block inputs alive: peak memory then scales with one block, not the whole network. fn must be
+ * deterministic and its only differentiable input x (parameters are constants); no second-order
+ * gradients.
+ *
+ * tfjs 4.22 cannot nest tf.grad inside a gradient function (the nested call resets the engine's
+ * active tape, and the outer backward then fails), so the outer tape is restored around it.
+ */
+export function checkpointed(fn: (x: tf.Tensor4D) => tf.Tensor4D): (x: tf.Tensor4D) => tf.Tensor4D {
+  return tf.customGrad((input: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
+    const x = input as tf.Tensor4D;
+    (save as tf.GradSaveFunc)([x]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => {
+      const state = tf.engine().state;
+      const outerTape = state.activeTape;
+      try {
+        return tf.grad((xi) => tf.sum(tf.mul(fn(xi as tf.Tensor4D), dy)))(saved[0] as tf.Tensor4D);
+      } finally {
+        state.activeTape = outerTape;
+      }
+    };
+    return { value: tf.tidy(() => fn(x)), gradFunc };
+  }) as (x: tf.Tensor4D) => tf.Tensor4D;
 }

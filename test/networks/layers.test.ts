@@ -200,7 +200,25 @@ for (const backend of TEST_BACKENDS) {
       const got = dot(await g.data(), dir);
       const want = fdDirectional((xx) => refGroupNorm(xx, shape, 4, eps, gamma, beta), x, r, dir);
       assert.ok(Math.abs(got - want) < 1e-3 * Math.abs(want) + 1e-3, `groupnorm grad: ${got} vs ${want}`);
-      tf.dispose([xt, y, rt, g]);
+      // Elementwise: the analytic backward against tfjs' automatic gradient of the plain formula.
+      const plain = (xi: tf.Tensor): tf.Tensor => {
+        const g5 = tf.reshape(xi, [2, 4, 5, 4, 2]);
+        const { mean, variance } = tf.moments(g5, [1, 2, 4], true);
+        const nrm = tf.reshape(tf.mul(tf.sub(g5, mean), tf.rsqrt(tf.add(variance, eps))), shape);
+        return tf.sum(tf.mul(tf.add(tf.mul(nrm, gn.gamma as tf.Tensor), gn.beta as tf.Tensor), rt));
+      };
+      const gAuto = tf.grad(plain)(xt);
+      const eAuto = relErr(await g.data(), await gAuto.data());
+      assert.ok(eAuto < 1e-5, `groupnorm analytic vs automatic gradient: ${eAuto}`);
+      // SiLU's explicit gradient against the automatic one of x * sigmoid(x).
+      const gs = await tf
+        .grad((xi) => tf.sum(tf.mul(silu(xi), rt)))(xt)
+        .data();
+      const gsAuto = await tf
+        .grad((xi) => tf.sum(tf.mul(tf.mul(xi, tf.sigmoid(xi)), rt)))(xt)
+        .data();
+      assert.ok(relErr(gs, gsAuto) < 1e-6, `silu gradient ${relErr(gs, gsAuto)}`);
+      tf.dispose([xt, y, rt, g, gAuto]);
       store.dispose();
     }
     // LayerNorm over the last axis == GroupNorm with one group on a [rows, 1, 1, C] view.
