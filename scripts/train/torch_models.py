@@ -15,14 +15,15 @@ import torch.nn.functional as F
 
 
 class FashionClassifier(nn.Module):
-    def __init__(self, num_classes=10):
+    def __init__(self, num_classes=10, channels=(32, 64, 64, 128), hidden=128, in_channels=1, resolution=32):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.conv3 = nn.Conv2d(64, 64, 3, padding=1)
-        self.conv4 = nn.Conv2d(64, 128, 3, padding=1)
-        self.fc1 = nn.Linear(128 * 4 * 4, 128)
-        self.fc2 = nn.Linear(128, num_classes)
+        c0, c1, c2, c3 = channels
+        self.conv1 = nn.Conv2d(in_channels, c0, 3, padding=1)
+        self.conv2 = nn.Conv2d(c0, c1, 3, padding=1)
+        self.conv3 = nn.Conv2d(c1, c2, 3, padding=1)
+        self.conv4 = nn.Conv2d(c2, c3, 3, padding=1)
+        self.fc1 = nn.Linear(c3 * (resolution // 8) ** 2, hidden)
+        self.fc2 = nn.Linear(hidden, num_classes)
         self.dropout = nn.Dropout(0.3)
 
     def features(self, x):
