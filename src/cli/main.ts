@@ -9,6 +9,8 @@ import { StageCache } from '../runtime/cache.js';
 import { initBackend, BACKEND_NAMES, type BackendName } from '../runtime/backend.js';
 import { ProgressRenderer, formatSummary, type LogMode } from './progress.js';
 import { describeNodes } from './nodes-command.js';
+import { inspectPath } from './inspect-command.js';
+import { convertCheckpoint } from '../models/convert.js';
 
 const DEFAULT_CACHE = process.env.FLOW_CACHE_DIR ?? '.flow-cache';
 
@@ -131,6 +133,66 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'machine-readable output')
     .action(async (type: string | undefined, o: { pipeline?: string; plugin: string[]; json?: boolean }) => {
       process.stdout.write(await describeNodes(type, o));
+    });
+
+  program
+    .command('convert')
+    .argument('<checkpoint>', 'safetensors or PyTorch checkpoint (.ckpt/.pt/.pth/.pkl)')
+    .description('turn a checkpoint plus a manifest (model.yaml without weights) into a model folder')
+    .requiredOption(
+      '--manifest <file>',
+      'model.yaml describing architecture, schedule, prediction, classes...',
+    )
+    .requiredOption('--out <dir>', 'model folder to write (e.g. models/my-ldm)')
+    .addOption(
+      new Option('--prefer <copy>', 'EMA or raw weights when both exist')
+        .choices(['ema', 'model'])
+        .default('ema'),
+    )
+    .option('--opaque', 'read whole-object pickles (NVlabs EDM snapshots) without executing them')
+    .option('--root <path>', "torch checkpoints: subtree to read ('auto', 'all' or a dotted path)")
+    .option('--overwrite', 'replace an existing folder')
+    .action(
+      async (
+        checkpoint: string,
+        o: {
+          manifest: string;
+          out: string;
+          prefer: 'ema' | 'model';
+          opaque?: boolean;
+          root?: string;
+          overwrite?: boolean;
+        },
+      ) => {
+        await initBackend(undefined);
+        const r = await convertCheckpoint({
+          checkpoint,
+          manifest: o.manifest,
+          out: o.out,
+          prefer: o.prefer,
+          opaque: o.opaque,
+          root: o.root,
+          overwrite: o.overwrite,
+        });
+        process.stdout.write(
+          `wrote ${r.out}: ${r.manifest.kind} '${r.manifest.name}', ${r.kept} tensors, ${r.parameters} parameters (${r.format}; ${r.selection})\n`,
+        );
+        if (r.dropped.length)
+          process.stdout.write(
+            `left out ${r.dropped.length} tensors outside the declared prefixes (e.g. ${r.dropped.slice(0, 3).join(', ')})\n`,
+          );
+      },
+    );
+
+  program
+    .command('inspect')
+    .argument('<path>', 'a checkpoint file or a model folder')
+    .description('show what a checkpoint or model folder holds')
+    .option('--opaque', 'read whole-object pickles without executing them')
+    .option('--root <path>', "torch checkpoints: subtree to read ('auto', 'all' or a dotted path)")
+    .option('--depth <n>', 'key segments per group', (v) => Number(v), 2)
+    .action(async (p: string, o: { opaque?: boolean; root?: string; depth: number }) => {
+      process.stdout.write(await inspectPath(p, o));
     });
 
   const cacheCmd = program.command('cache').description('inspect or clear the stage cache');
