@@ -82,3 +82,17 @@ test('AutoencoderKL scale factor: encodeScaled = s * z, decodeScaled(s * z) = de
   tf.dispose([x, eps, zl, zMode, img]);
   ae.dispose();
 });
+
+test('AutoencoderKL without gradient checkpointing gives the same input gradient', async () => {
+  await useBackend('wasm');
+  const plain = AutoencoderKL.fromCheckpoint(fixture.weights, {
+    ...fixture.config,
+    gradientCheckpointing: false,
+  });
+  const z = ioTensor(fixture, 'z') as tf.Tensor4D;
+  const r = ioTensor(fixture, 'r_dec');
+  const g = tf.grad((zi) => tf.sum(tf.mul(plain.decode(zi as tf.Tensor4D), r)))(z);
+  check('grad_z (no checkpointing)', await g.data(), ioData(fixture, 'grad_z'), []);
+  tf.dispose([z, r, g]);
+  plain.dispose();
+});
