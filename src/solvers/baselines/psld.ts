@@ -38,15 +38,18 @@ export interface PsldOptions extends CommonSolverOptions {
 
 export const PSLD_DEFAULTS = { steps: 500, scale: 0.2, gamma: 0.2, eta: 0 } as const;
 
-/** gamma/omega * per-sample ||E(A^T y + (I - A^T A) D(x_hat)) - x_hat||, scaled so that omega multiplies all. */
-function gluingTerm(prior: DiffusionPrior, op: MeasurementOperator, ratio: number): ExtraLoss {
+/**
+ * weight * ||E(A^T y + (I - A^T A) D(x_hat)) - x_hat||_2 per sample, as an extra loss for
+ * dps.ts `guidedGradient` (whose loss the sampler multiplies by omega: weight = gamma / omega).
+ */
+export function psldGluingTerm(prior: DiffusionPrior, op: MeasurementOperator, weight: number): ExtraLoss {
   return (x0, image) =>
     tf.tidy(() => {
       const observed = op.adjoint(op.y);
       const target = tf.add(observed, tf.sub(image, op.adjoint(op.forward(image)))) as tf.Tensor4D;
       const diff = tf.sub(prior.encode(target), x0);
       const norm = tf.sqrt(tf.add(tf.sum(tf.square(diff), [1, 2, 3]), 1e-12));
-      return tf.mul(norm, ratio) as tf.Tensor1D;
+      return tf.mul(norm, weight) as tf.Tensor1D;
     });
 }
 
@@ -69,7 +72,7 @@ export async function psld(
       eta: opts.eta ?? PSLD_DEFAULTS.eta,
       samples: sampleCount(opts, 'PSLD'),
       method: 'PSLD',
-      extra: gamma > 0 ? gluingTerm(prior, op, gamma / scale) : undefined,
+      extra: gamma > 0 ? psldGluingTerm(prior, op, gamma / scale) : undefined,
     },
     ctx,
   );

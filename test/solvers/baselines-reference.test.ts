@@ -1,0 +1,361 @@
+/**
+ * Step-by-step float64 references for the baselines on the exact Gaussian prior (4x4, 2 samples):
+ * each reference is written here from the papers' update rules, draws the same standard normals
+ * from an identically seeded Rng in the same order, and must reproduce the solver's samples
+ * (float32) to 2e-4 (Adam-based RED-diff: 2e-3, its first steps divide by |gradient|).
+ * Also: PSLD's gluing gradient through a linear autoencoder against float64 central differences,
+ * and ReSample's consistency schedule / call count for the paper's defaults.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { TEST_BACKENDS, useBackend } from '../helpers/backends.js';
+import { edm, vpDiscrete } from '../../src/schedules/index.js';
+import type { NoiseLevel, NoiseSchedule } from '../../src/schedules/types.js';
+import { Rng } from '../../src/util/random.js';
+import { blended } from '../../src/solvers/baselines/blended.js';
+import { repaint } from '../../src/solvers/baselines/repaint.js';
+import { dps, guidedGradient } from '../../src/solvers/baselines/dps.js';
+import { psldGluingTerm } from '../../src/solvers/baselines/psld.js';
+import { redDiff } from '../../src/solvers/baselines/red-diff.js';
+import { copaint } from '../../src/solvers/baselines/copaint.js';
+import { resampleCallCounts, resampleConsistencySteps } from '../../src/solvers/baselines/resample.js';
+import { jumpSchedule, timeGrid } from '../../src/solvers/baselines/schedule-grid.js';
+import { exactX0 } from '../sampling/gaussian-prior.js';
+import {
+  BLOCK_MASK,
+  DECODER_M,
+  LATENT_DATA,
+  PIXEL_DATA,
+  PIXEL_MASK,
+  X_TRUE,
+  decodeReference,
+  inpaintProblem,
+  latentGaussianPrior,
+  pixelGaussianPrior,
+} from './baselines-helpers.js';
+
+const B = 2;
+const D = 16;
+const CLEAN: NoiseLevel = { alpha: 1, sigma: 0 };
+const Y = X_TRUE.map((v, j) => v * (PIXEL_MASK[j] as number));
+
+function maxRelErr(a: ArrayLike<number>, b: number[]): number {
+  let num = 0;
+  let den = 1e-3;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs((a[i] as number) - (b[i] as number)));
+    den = Math.max(den, Math.abs(b[i] as number));
+  }
+  return num / den;
+}
+
+const level = (s: NoiseSchedule, t: number): NoiseLevel => (t < 0 ? CLEAN : s.level(t));
+
+/** The DDIM step (std convention) for one element, float64. */
+function ddim(z: number, x0: number, lt: NoiseLevel, ls: NoiseLevel, eta: number, noise: number): number {
+  const eps = (z - lt.alpha * x0) / lt.sigma;
+  const aTS = lt.alpha / ls.alpha;
+  const sTS2 = Math.max(0, lt.sigma ** 2 - aTS ** 2 * ls.sigma ** 2);
+  const std = eta * Math.sqrt((ls.sigma ** 2 * sTS2) / lt.sigma ** 2);
+  return ls.alpha * x0 + Math.sqrt(Math.max(0, ls.sigma ** 2 - std * std)) * eps + std * noise;
+}
+
+/** The ancestral step q(z_s | z_t, x0) for one element, float64. */
+function ancestral(z: number, x0: number, lt: NoiseLevel, ls: NoiseLevel, noise: number): number {
+  const aTS = lt.alpha / ls.alpha;
+  const sTS2 = Math.max(0, lt.sigma ** 2 - aTS ** 2 * ls.sigma ** 2);
+  const mean = ((aTS * ls.sigma ** 2) / lt.sigma ** 2) * z + ((ls.alpha * sTS2) / lt.sigma ** 2) * x0;
+  return mean + Math.sqrt((sTS2 * ls.sigma ** 2) / lt.sigma ** 2) * noise;
+}
+
+/** Replacement of observed entries by alpha y + sigma n (pixel prior). */
+function replace(z: number[], lv: NoiseLevel, noise: Float32Array): number[] {
+  return z.map((v, i) =>
+    PIXEL_MASK[i % D] === 1 ? lv.alpha * (Y[i % D] as number) + lv.sigma * (noise[i] as number) : v,
+  );
+}
+
+const x0Of = (z: number[], lv: NoiseLevel): number[] => z.map((v, i) => exactX0(PIXEL_DATA, i % D, v, lv));
+
+async function run(
+  f: (ctx: { rng: Rng }) => Promise<tf.Tensor4D>,
+): Promise<{ values: Float32Array; leaked: number }> {
+  const before = tf.memory().numTensors;
+  const x = await f({ rng: new Rng(77) });
+  const values = x.dataSync() as Float32Array;
+  x.dispose();
+  return { values, leaked: tf.memory().numTensors - before };
+}
+
+const clip = (v: number): number => Math.min(1, Math.max(-1, v));
+
+for (const backend of TEST_BACKENDS) {
+  test(`Blended and RePaint match float64 chains [${backend}]`, async () => {
+    await useBackend(backend);
+    const schedule = vpDiscrete();
+    const prior = pixelGaussianPrior(schedule);
+    const op = inpaintProblem(PIXEL_MASK);
+    try {
+      // Blended, 5 levels, ancestral (eta = 1).
+      const out = await run((ctx) => blended(prior, op, { samples: B, steps: 5 }, ctx));
+      assert.equal(out.leaked, 0);
+      const rng = new Rng(77);
+      const times = timeGrid(schedule, 5).reverse();
+      let z = Array.from(rng.normalArray(B * D));
+      times.forEach((t, i) => {
+        const lt = level(schedule, t);
+        const ls = i + 1 < times.length ? level(schedule, times[i + 1] as number) : CLEAN;
+        z = replace(z, lt, rng.normalArray(B * D));
+        const x0 = x0Of(z, lt);
+        const noise = ls.sigma > 0 ? rng.normalArray(B * D) : new Float32Array(B * D);
+        z = z.map((v, k) => ddim(v, x0[k] as number, lt, ls, 1, noise[k] as number));
+      });
+      z = replace(z, CLEAN, rng.normalArray(B * D)).map(clip);
+      assert.ok(maxRelErr(out.values, z) < 2e-4, `Blended: ${maxRelErr(out.values, z)}`);
+
+      // RePaint, 4 levels, jump length 2, 2 resamplings: 3 2 1 0 1 2 1 0 -1.
+      const rp = await run((ctx) =>
+        repaint(prior, op, { samples: B, steps: 4, jumpLength: 2, resamplings: 2 }, ctx),
+      );
+      assert.equal(rp.leaked, 0);
+      const rng2 = new Rng(77);
+      const grid = timeGrid(schedule, 4);
+      const seq = jumpSchedule(4, 2, 2);
+      assert.deepEqual(seq, [3, 2, 1, 0, 1, 2, 1, 0, -1]);
+      let w = Array.from(rng2.normalArray(B * D));
+      for (let k = 1; k < seq.length; k++) {
+        const [a, b] = [seq[k - 1] as number, seq[k] as number];
+        const la = level(schedule, grid[a] as number);
+        const lb = b < 0 ? CLEAN : level(schedule, grid[b] as number);
+        if (b < a) {
+          w = replace(w, la, rng2.normalArray(B * D));
+          const x0 = x0Of(w, la);
+          const noise = b >= 0 ? rng2.normalArray(B * D) : new Float32Array(B * D);
+          w = w.map((v, i) => ancestral(v, x0[i] as number, la, lb, noise[i] as number));
+        } else {
+          const noise = rng2.normalArray(B * D);
+          const aTS = lb.alpha / la.alpha;
+          const s = Math.sqrt(lb.sigma ** 2 - aTS ** 2 * la.sigma ** 2);
+          w = w.map((v, i) => aTS * v + s * (noise[i] as number));
+        }
+      }
+      w = replace(w, CLEAN, rng2.normalArray(B * D)).map(clip);
+      assert.ok(maxRelErr(rp.values, w) < 2e-4, `RePaint: ${maxRelErr(rp.values, w)}`);
+    } finally {
+      op.dispose();
+    }
+  });
+
+  test(`DPS matches a float64 chain with the closed-form likelihood gradient, VP and EDM [${backend}]`, async () => {
+    await useBackend(backend);
+    for (const schedule of [vpDiscrete(), edm()] as NoiseSchedule[]) {
+      const prior = pixelGaussianPrior(schedule);
+      const op = inpaintProblem(PIXEL_MASK);
+      try {
+        const scale = 0.1;
+        const out = await run((ctx) => dps(prior, op, { samples: B, steps: 4, scale, eta: 1 }, ctx));
+        assert.equal(out.leaked, 0);
+        const rng = new Rng(77);
+        const times = timeGrid(schedule, 4).reverse();
+        const top = schedule.level(times[0] as number);
+        let z = Array.from(rng.normalArray(B * D)).map((v) => v * (schedule.kind === 'vp' ? 1 : top.sigma));
+        times.forEach((t, i) => {
+          const lt = level(schedule, t);
+          const ls = i + 1 < times.length ? level(schedule, times[i + 1] as number) : CLEAN;
+          const x0 = x0Of(z, lt);
+          // d x0 / d z = k (elementwise); residual norm per sample over observed pixels.
+          const k = (lt.alpha * PIXEL_DATA.std ** 2) / (lt.alpha ** 2 * PIXEL_DATA.std ** 2 + lt.sigma ** 2);
+          const norms = [0, 1].map((b) =>
+            Math.sqrt(
+              Array.from({ length: D }, (_, j) =>
+                PIXEL_MASK[j] === 1 ? ((x0[b * D + j] as number) - (Y[j] as number)) ** 2 : 0,
+              ).reduce((p, q) => p + q, 1e-20),
+            ),
+          );
+          const noise = ls.sigma > 0 ? rng.normalArray(B * D) : new Float32Array(B * D);
+          z = z.map((v, n) => {
+            const j = n % D;
+            const b = Math.floor(n / D);
+            const grad =
+              PIXEL_MASK[j] === 1 ? (k * ((x0[n] as number) - (Y[j] as number))) / (norms[b] as number) : 0;
+            return ddim(v, x0[n] as number, lt, ls, 1, noise[n] as number) - scale * grad;
+          });
+        });
+        const ref = z.map(clip);
+        assert.ok(maxRelErr(out.values, ref) < 2e-4, `DPS ${schedule.kind}: ${maxRelErr(out.values, ref)}`);
+      } finally {
+        op.dispose();
+      }
+    }
+  });
+
+  test(`RED-diff matches a float64 Adam chain [${backend}]`, async () => {
+    await useBackend(backend);
+    const schedule = vpDiscrete();
+    const prior = pixelGaussianPrior(schedule);
+    const op = inpaintProblem(PIXEL_MASK);
+    try {
+      const [steps, lambda, lr] = [4, 0.5, 0.1];
+      const out = await run((ctx) => redDiff(prior, op, { samples: B, steps, lambda, lr }, ctx));
+      assert.equal(out.leaked, 0);
+      const rng = new Rng(77);
+      const grid = timeGrid(schedule, steps);
+      // A^+ y = y for inpainting.
+      let mu = Array.from({ length: B * D }, (_, n) => Y[n % D] as number);
+      let m = new Array<number>(B * D).fill(0);
+      let v = new Array<number>(B * D).fill(0);
+      for (let it = 0; it < steps; it++) {
+        const lt = schedule.level(grid[steps - 1 - it] as number);
+        const w = lambda * (lt.sigma / lt.alpha);
+        const eps = rng.normalArray(B * D);
+        const g = mu.map((x, n) => {
+          const j = n % D;
+          const zt = lt.alpha * x + lt.sigma * (eps[n] as number);
+          const epsHat = (zt - lt.alpha * exactX0(PIXEL_DATA, j, zt, lt)) / lt.sigma;
+          const data = PIXEL_MASK[j] === 1 ? -((Y[j] as number) - x) / D : 0;
+          return (w * (epsHat - (eps[n] as number))) / D + data;
+        });
+        m = m.map((a, n) => 0.9 * a + 0.1 * (g[n] as number));
+        v = v.map((a, n) => 0.99 * a + 0.01 * (g[n] as number) ** 2);
+        const c1 = 1 - 0.9 ** (it + 1);
+        const c2 = 1 - 0.99 ** (it + 1);
+        mu = mu.map((x, n) => x - (lr * ((m[n] as number) / c1)) / (Math.sqrt((v[n] as number) / c2) + 1e-8));
+      }
+      const ref = mu.map(clip);
+      assert.ok(maxRelErr(out.values, ref) < 2e-3, `RED-diff: ${maxRelErr(out.values, ref)}`);
+    } finally {
+      op.dispose();
+    }
+  });
+
+  test(`CoPaint (fixed lr) matches a float64 chain [${backend}]`, async () => {
+    await useBackend(backend);
+    const schedule = vpDiscrete();
+    const prior = pixelGaussianPrior(schedule);
+    const op = inpaintProblem(PIXEL_MASK);
+    try {
+      const o = { steps: 3, gradSteps: 2, lr: 0.2, lrGrowth: 1.012, regCoef: 0.01 };
+      const out = await run((ctx) => copaint(prior, op, { ...o, samples: B, adaptiveLr: false }, ctx));
+      assert.equal(out.leaked, 0);
+      const rng = new Rng(77);
+      const grid = timeGrid(schedule, o.steps);
+      const alpha0 = schedule.alpha(grid[0] as number);
+      let z = Array.from(rng.normalArray(B * D));
+      let lr = o.lr;
+      for (let i = o.steps - 1; i >= 0; i--) {
+        const lt = schedule.level(grid[i] as number);
+        const ls = i > 0 ? schedule.level(grid[i - 1] as number) : CLEAN;
+        const k = (lt.alpha * PIXEL_DATA.std ** 2) / (lt.alpha ** 2 * PIXEL_DATA.std ** 2 + lt.sigma ** 2);
+        const lrHere = lr * (lt.alpha / alpha0);
+        const origin = [...z];
+        for (let g = 0; g < o.gradSteps; g++) {
+          z = z.map((x, n) => {
+            const j = n % D;
+            const x0 = exactX0(PIXEL_DATA, j, x, lt);
+            const inside = Math.abs(x0) < 1 ? 1 : 0;
+            const data = PIXEL_MASK[j] === 1 ? -2 * ((Y[j] as number) - clip(x0)) * inside * k : 0;
+            return x - lrHere * (data + 2 * o.regCoef * (x - (origin[n] as number)));
+          });
+        }
+        z = z.map((x, n) => {
+          const x0 = exactX0(PIXEL_DATA, n % D, x, lt);
+          const eps = (x - lt.alpha * x0) / lt.sigma;
+          // DDIM eta = 0 with the clipped x0 and the network's eps.
+          return ls.alpha * clip(x0) + ls.sigma * eps;
+        });
+        lr *= o.lrGrowth;
+      }
+      const ref = z.map(clip);
+      assert.ok(maxRelErr(out.values, ref) < 2e-4, `CoPaint: ${maxRelErr(out.values, ref)}`);
+    } finally {
+      op.dispose();
+    }
+  });
+
+  test(`PSLD's gluing gradient through a linear autoencoder matches float64 differences [${backend}]`, async () => {
+    await useBackend(backend);
+    const schedule = vpDiscrete();
+    const prior = latentGaussianPrior(schedule);
+    const xTrue = decodeReference(
+      LATENT_DATA.mean.map((v, i) => v + 0.2 * Math.cos(i)),
+      1,
+    );
+    const op = inpaintProblem(BLOCK_MASK, xTrue);
+    const y = xTrue.map((v, j) => v * (BLOCK_MASK[j] as number));
+    const t = 300;
+    const lt = schedule.level(t);
+    const gamma = 0.7;
+    const z0 = Array.from(new Rng(5).normalArray(8));
+    // float64 loss: ||y - A D(x0)|| + gamma ||E(A^T y + (I - A^T A) D(x0)) - x0||.
+    const mT = DECODER_M;
+    const ata = [0, 1].map((a) =>
+      [0, 1].map((b) => mT.reduce((s, r) => s + (r[a] as number) * (r[b] as number), 0)),
+    );
+    const det = (ata[0]?.[0] as number) * (ata[1]?.[1] as number) - (ata[0]?.[1] as number) ** 2;
+    const encodeBlock = (px: number[]): number[] => {
+      const atb = [0, 1].map((a) => mT.reduce((s, r, p) => s + (r[a] as number) * (px[p] as number), 0));
+      return [
+        ((ata[1]?.[1] as number) * (atb[0] as number) - (ata[0]?.[1] as number) * (atb[1] as number)) / det,
+        ((ata[0]?.[0] as number) * (atb[1] as number) - (ata[0]?.[1] as number) * (atb[0] as number)) / det,
+      ];
+    };
+    const loss = (z: number[]): number => {
+      const x0 = z.map((v, i) => exactX0(LATENT_DATA, i, v, lt));
+      const img = decodeReference(x0, 1);
+      const res = Math.sqrt(
+        img.reduce((s, v, j) => s + (BLOCK_MASK[j] === 1 ? (v - (y[j] as number)) ** 2 : 0), 1e-20),
+      );
+      const target = img.map((v, j) => (BLOCK_MASK[j] === 1 ? (y[j] as number) : v));
+      let glue2 = 0;
+      for (let bi = 0; bi < 2; bi++) {
+        for (let bj = 0; bj < 2; bj++) {
+          const px = [0, 1, 2, 3].map(
+            (p) => target[(2 * bi + Math.floor(p / 2)) * 4 + 2 * bj + (p % 2)] as number,
+          );
+          const code = encodeBlock(px);
+          const at = (bi * 2 + bj) * 2;
+          glue2 +=
+            ((code[0] as number) - (x0[at] as number)) ** 2 +
+            ((code[1] as number) - (x0[at + 1] as number)) ** 2;
+        }
+      }
+      return res + gamma * Math.sqrt(glue2 + 1e-12);
+    };
+    const h = 1e-6;
+    const ref = z0.map((_, i) => {
+      const p = [...z0];
+      const q = [...z0];
+      p[i] = (p[i] as number) + h;
+      q[i] = (q[i] as number) - h;
+      return (loss(p) - loss(q)) / (2 * h);
+    });
+    const before = tf.memory().numTensors;
+    const zT = tf.tensor4d(z0, [1, 2, 2, 2]);
+    const g = guidedGradient(prior, op, zT, t, psldGluingTerm(prior, op, gamma));
+    const got = g.grad.dataSync();
+    [zT, g.grad, g.x0, g.eps].forEach((x) => x.dispose());
+    op.dispose();
+    assert.equal(tf.memory().numTensors, before - 2, 'only the operator tensors were released');
+    assert.ok(
+      maxRelErr(got, ref) < 1e-3,
+      `PSLD gradient: ${maxRelErr(got, ref)} (${Array.from(got)} vs ${ref})`,
+    );
+  });
+}
+
+test("ReSample's consistency steps and network calls for the paper's defaults", () => {
+  const steps = resampleConsistencySteps(500, 10);
+  // index = 499 - i in (0, 500 - 166] with index % 10 == 0: 10, 20, ..., 330.
+  assert.equal(steps.length, 33);
+  assert.deepEqual(
+    steps.map((s) => 499 - s.i),
+    Array.from({ length: 33 }, (_, k) => 330 - 10 * k),
+  );
+  assert.equal(steps.filter((s) => s.stage === 'pixel').length, 17); // 170 .. 330
+  assert.deepEqual(resampleCallCounts(), { gradient: 500, forward: 33 * 5 });
+  assert.deepEqual(resampleCallCounts({ dpsScale: 0, steps: 30, interval: 2, lookahead: 0 }), {
+    gradient: 0,
+    forward: 30 + resampleConsistencySteps(30, 2).length,
+  });
+});
