@@ -41,12 +41,17 @@ export interface ImportResult {
   dropped: string[];
 }
 
-export async function importCheckpoint(
-  input: string,
-  dir: string,
-  manifest: ModelManifest,
-  options: ImportOptions = {},
-): Promise<ImportResult> {
+/** What importing a checkpoint would write: the kept tensors with their provenance metadata. */
+export interface PreparedImport {
+  tensors: TensorMap;
+  metadata: Record<string, string>;
+  selection: Selection;
+  format: CheckpointFormat;
+  dropped: string[];
+}
+
+/** Read, choose EMA or raw weights and keep the declared tensors, without writing anything. */
+export async function prepareImport(input: string, manifest: ModelManifest, options: ImportOptions = {}): Promise<PreparedImport> {
   const bytes = await readWholeFile(input);
   const loaded = await readCheckpoint(bytes, {
     source: input,
@@ -58,8 +63,7 @@ export async function importCheckpoint(
     manifest.weightsPrefix ?? '',
     manifest.autoencoder?.weights ? null : manifest.autoencoder?.weightsPrefix,
     manifest.conditioning?.weightsPrefix,
-  ]
-    .filter((p): p is string => p !== null && p !== undefined);
+  ].filter((p): p is string => p !== null && p !== undefined);
   const keepAll = options.onlyDeclared === false || prefixes.includes('');
   const tensors: TensorMap = new Map();
   const dropped: string[] = [];
@@ -77,6 +81,16 @@ export async function importCheckpoint(
     source_format: loaded.format,
     weights_selected: selection.note,
   };
-  await writeModelFolder(dir, manifest, tensors, { metadata, ...(options.overwrite ? { overwrite: true } : {}) });
-  return { folder: await loadModelFolder(dir), selection, format: loaded.format, dropped };
+  return { tensors, metadata, selection, format: loaded.format, dropped };
+}
+
+export async function importCheckpoint(
+  input: string,
+  dir: string,
+  manifest: ModelManifest,
+  options: ImportOptions = {},
+): Promise<ImportResult> {
+  const p = await prepareImport(input, manifest, options);
+  await writeModelFolder(dir, manifest, p.tensors, { metadata: p.metadata, ...(options.overwrite ? { overwrite: true } : {}) });
+  return { folder: await loadModelFolder(dir), selection: p.selection, format: p.format, dropped: p.dropped };
 }

@@ -13,6 +13,7 @@
  * Network calls: Euler N, Heun 2N - 1 when the last sigma is 0.
  */
 import * as tf from '@tensorflow/tfjs';
+import { runSteps } from './stepping.js';
 import type { Denoiser } from '../networks/denoiser.js';
 import type { NoiseSchedule } from '../schedules/types.js';
 import type { Rng } from '../util/random.js';
@@ -56,6 +57,15 @@ function validateSigmas(sigmas: number[]): void {
  * the last sigma. `x` is not disposed; the result is a new tensor.
  */
 export function edmSampleLoop(denoiser: Denoiser, x: tf.Tensor4D, options: EdmLoopOptions): tf.Tensor4D {
+  return runSteps(edmSampleSteps(denoiser, x, options));
+}
+
+/** The same loop as a generator that pauses after every step (see stepping.ts). */
+export function* edmSampleSteps(
+  denoiser: Denoiser,
+  x: tf.Tensor4D,
+  options: EdmLoopOptions,
+): Generator<void, tf.Tensor4D> {
   const { sigmas, labels, signal, onStep, onNetworkCall } = options;
   validateSigmas(sigmas);
   const schedule = denoiser.schedule;
@@ -107,6 +117,7 @@ export function edmSampleLoop(denoiser: Denoiser, x: tf.Tensor4D, options: EdmLo
       } finally {
         used.dispose();
       }
+      yield;
     }
     return cur;
   } catch (e) {

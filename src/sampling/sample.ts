@@ -6,13 +6,14 @@
  * Both report progress, honour an AbortSignal, and report every network call.
  */
 import * as tf from '@tensorflow/tfjs';
+import { runSteps, runStepsAsync } from './stepping.js';
 import { denoise, type Denoiser } from '../networks/denoiser.js';
 import { withGuidance } from '../networks/guidance.js';
 import { EdmSchedule } from '../schedules/edm.js';
 import { CLEAN, type NoiseSchedule } from '../schedules/types.js';
 import type { Rng } from '../util/random.js';
 import { ddimStep, ddimStepMeanStd, type EtaConvention } from './ddim.js';
-import { edmSampleLoop } from './edm-samplers.js';
+import { edmSampleSteps } from './edm-samplers.js';
 
 export type TimestepSpacing = 'trailing' | 'compvis' | 'linspace';
 
@@ -119,6 +120,19 @@ export interface DdimSampleOptions extends SampleCommonOptions {
  * time, the last one to the clean level. Returns the x0-space samples.
  */
 export function sampleDdim(denoiser: Denoiser, options: DdimSampleOptions): tf.Tensor4D {
+  return runSteps(sampleDdimSteps(denoiser, options));
+}
+
+/** sampleDdim without blocking the event loop: yields between steps, so an abort is seen promptly. */
+export function sampleDdimAsync(denoiser: Denoiser, options: DdimSampleOptions): Promise<tf.Tensor4D> {
+  return runStepsAsync(sampleDdimSteps(denoiser, options));
+}
+
+/** The DDIM loop as a generator that pauses after every step (see stepping.ts). */
+export function* sampleDdimSteps(
+  denoiser: Denoiser,
+  options: DdimSampleOptions,
+): Generator<void, tf.Tensor4D> {
   const schedule = denoiser.schedule;
   const eta = options.eta ?? 0;
   const times = options.times ?? samplerTimes(schedule, options.steps ?? 50, { spacing: options.spacing });
@@ -160,6 +174,7 @@ export function sampleDdim(denoiser: Denoiser, options: DdimSampleOptions): tf.T
       } finally {
         pred.x0.dispose();
       }
+      yield;
     }
     return z;
   } catch (e) {
@@ -194,6 +209,16 @@ function defaultSigmas(schedule: NoiseSchedule, steps: number): number[] {
 
 /** EDM sampling from sigmas[0] N(0, I) down to the last sigma (0 by default). Returns x0-space samples. */
 export function sampleEdm(denoiser: Denoiser, options: EdmSampleOptions): tf.Tensor4D {
+  return runSteps(sampleEdmSteps(denoiser, options));
+}
+
+/** sampleEdm without blocking the event loop: yields between steps, so an abort is seen promptly. */
+export function sampleEdmAsync(denoiser: Denoiser, options: EdmSampleOptions): Promise<tf.Tensor4D> {
+  return runStepsAsync(sampleEdmSteps(denoiser, options));
+}
+
+/** The EDM sampler as a generator that pauses after every step (see stepping.ts). */
+export function* sampleEdmSteps(denoiser: Denoiser, options: EdmSampleOptions): Generator<void, tf.Tensor4D> {
   const sigmas = options.sigmas ?? defaultSigmas(denoiser.schedule, options.steps ?? 18);
   const shape = batchShape(denoiser, options);
   const { model, labels } = conditioned(denoiser, options, shape[0]);
@@ -201,7 +226,7 @@ export function sampleEdm(denoiser: Denoiser, options: EdmSampleOptions): tf.Ten
     ? options.init
     : tf.tidy(() => tf.mul(options.rng.normalTensor<tf.Tensor4D>(shape), sigmas[0] as number) as tf.Tensor4D);
   try {
-    return edmSampleLoop(model, x, {
+    return yield* edmSampleSteps(model, x, {
       sigmas,
       solver: options.solver,
       sChurn: options.sChurn,
