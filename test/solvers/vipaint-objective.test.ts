@@ -50,7 +50,7 @@ function lev(schedule: NoiseSchedule, t: number): Level {
 interface Flat {
   mu: number[]; // K*D
   lt: number[]; // K*D (log tau^2)
-  gl: number[]; // K-1
+  gl: number[]; // K-1 ('keypoint') or (K-1)*D ('element')
 }
 
 interface Noise {
@@ -71,6 +71,7 @@ function reference(
   batch: number,
   beta: number,
   variant: KlVariant,
+  topEntropy: boolean,
 ): { total: number[]; lik: number[]; kl: number[]; prior: number[] } {
   const kp = config.keypoints;
   const out = { total: [] as number[], lik: [] as number[], kl: [] as number[], prior: [] as number[] };
@@ -86,8 +87,9 @@ function reference(
       const s2ts = lt.s * lt.s - ((lt.a / ls.a) * ls.s) ** 2;
       const pv = (ls.s * ls.s * s2ts) / (lt.s * lt.s);
       const sp = Math.sqrt(config.eta * pv);
-      const g = 1 / (1 + Math.exp(-(p.gl[i - 1] as number)));
       z = z.map((zv, j) => {
+        const gl = config.gammaShape === 'keypoint' ? p.gl[i - 1] : p.gl[(i - 1) * D + j];
+        const g = 1 / (1 + Math.exp(-(gl as number)));
         const x = xhat(j, zv, lt);
         const epsHat = (zv - lt.a * x) / lt.s;
         const zbar = ls.a * x + Math.sqrt(ls.s * ls.s - sp * sp) * epsHat;
@@ -133,6 +135,7 @@ function reference(
       const v = (s2ts * rs.s * rs.s) / (rt.s * rt.s);
       prior = ((c * c * v) / 2) * sq * n.count;
     }
+    if (topEntropy) for (let j = 0; j < D; j++) prior -= 0.5 * (p.lt[j] as number);
     out.lik.push(lik);
     out.kl.push(kl);
     out.prior.push(prior);
@@ -156,24 +159,29 @@ function setup(): {
   return { schedule, prior, op };
 }
 
-function randomParams(rng: Rng, k: number): Flat {
+function randomParams(rng: Rng, k: number, config: VipaintConfig): Flat {
+  const ng = config.gammaShape === 'keypoint' ? k - 1 : (k - 1) * D;
   return {
     mu: Array.from(rng.normalArray(k * D), (v) => 0.5 * v),
     lt: Array.from(rng.normalArray(k * D), (v) => -1.5 + 0.3 * v),
-    gl: Array.from(rng.normalArray(k - 1), (v) => 1 + v),
+    gl: Array.from(rng.normalArray(ng), (v) => 1 + v),
   };
 }
 
-function tensorsOf(p: Flat, k: number): { mu: tf.Tensor4D; logTau2: tf.Tensor4D; gammaLogit: tf.Tensor1D } {
+function tensorsOf(
+  p: Flat,
+  k: number,
+  config: VipaintConfig,
+): { mu: tf.Tensor4D; logTau2: tf.Tensor4D; gammaLogit: tf.Tensor } {
   return {
     mu: tf.tensor4d(p.mu, [k, 2, 2, 1]),
     logTau2: tf.tensor4d(p.lt, [k, 2, 2, 1]),
-    gammaLogit: tf.tensor1d(p.gl),
+    gammaLogit: config.gammaShape === 'keypoint' ? tf.tensor1d(p.gl) : tf.tensor4d(p.gl, [k - 1, 2, 2, 1]),
   };
 }
 
 for (const backend of TEST_BACKENDS) {
-  test(`[${backend}] objective parts (likelihood, KL terms, prior term, total) match float64, both KL variants, K = 2 and 3`, async () => {
+  test(`[${backend}] objective parts (likelihood, KL terms, prior term, total) match float64: both KL variants, per-element and per-keypoint gamma, with and without the top entropy, K = 2 and 3`, async () => {
     await useBackend(backend);
     const { schedule, prior, op } = setup();
     const before = tf.memory().numTensors;
@@ -183,21 +191,24 @@ for (const backend of TEST_BACKENDS) {
       [550, 400],
       [550, 480, 400],
     ]) {
-      const config = resolveVipaintConfig(schedule, { keypoints, eta: 0.3 });
       const k = keypoints.length;
       const grid = priorGrid(schedule, 550);
       assert.equal(grid.length, 1000 - 550);
-      for (const variant of ['correct', 'authors'] as const) {
-        const p = randomParams(rng, k);
+      for (const [variant, gammaShape, topEntropy] of [
+        ['correct', 'element', true],
+        ['authors', 'keypoint', false],
+      ] as const) {
+        const config = resolveVipaintConfig(schedule, { keypoints, eta: 0.3, gammaShape });
+        const p = randomParams(rng, k, config);
         const noise: Noise = {
           top: Array.from(rng.normalArray(batch * D)),
           steps: Array.from({ length: k - 1 }, () => Array.from(rng.normalArray(batch * D))),
           eps: Array.from(rng.normalArray(batch * D)),
           ...drawPriorTimesFor(grid, batch, rng),
         };
-        const ref = reference(schedule, config, p, noise, batch, 2.5, variant);
+        const ref = reference(schedule, config, p, noise, batch, 2.5, variant, topEntropy);
         tf.tidy(() => {
-          const params = tensorsOf(p, k);
+          const params = tensorsOf(p, k, config);
           const draws = {
             hierarchy: {
               top: tf.tensor4d(noise.top, [batch, 2, 2, 1]),
@@ -214,8 +225,9 @@ for (const backend of TEST_BACKENDS) {
             likelihood: (x) => laplaceNll(op, x, B_LAP),
             beta: 2.5,
             klVariant: variant,
+            topEntropy,
           });
-          const tag = `K=${k} ${variant}`;
+          const tag = `K=${k} ${variant} ${gammaShape}`;
           assert.ok(
             relErr(o.likelihood.dataSync(), ref.lik) < 1e-4,
             `${tag} likelihood ${o.likelihood.dataSync()} vs ${ref.lik}`,
@@ -245,7 +257,7 @@ for (const backend of TEST_BACKENDS) {
     const config = resolveVipaintConfig(schedule, { keypoints: [550, 480, 400], eta: 0.3 });
     const k = 3;
     const grid = priorGrid(schedule, 550);
-    const p = randomParams(rng, k);
+    const p = randomParams(rng, k, config);
     const noise: Noise = {
       top: Array.from(rng.normalArray(batch * D)),
       steps: Array.from({ length: k - 1 }, () => Array.from(rng.normalArray(batch * D))),
@@ -253,10 +265,10 @@ for (const backend of TEST_BACKENDS) {
       ...drawPriorTimesFor(grid, batch, rng),
     };
     const meanTotal = (q: Flat): number => {
-      const r = reference(schedule, config, q, noise, batch, 1, 'correct');
+      const r = reference(schedule, config, q, noise, batch, 1, 'correct', true);
       return r.total.reduce((a, v) => a + v, 0) / batch;
     };
-    const { mu, logTau2, gammaLogit } = tensorsOf(p, k);
+    const { mu, logTau2, gammaLogit } = tensorsOf(p, k, config);
     const draws = {
       hierarchy: {
         top: tf.tensor4d(noise.top, [batch, 2, 2, 1]),
