@@ -5,7 +5,7 @@
  * For y = conv(x, w) with stride s and top/left padding p, the input gradient is
  *   dx[i] = sum_{o, k : o*s + k - p = i} dy[o] * w[k].
  * Stride 1: a correlation of dy, padded by (K-1-p) before, with the spatially flipped,
- * in/out-swapped filter.
+ * in/out-swapped filter (the one-phase case of the following).
  * Stride s > 1: split the outputs by phase, i = s*q + r. Only taps k = k0 + s*m with
  * k0 = (r + p) mod s reach phase r, and dx[s*q + r] = sum_m dy[q + d - m] * w[k0 + s*m] with
  * d = floor((r + p) / s): a stride-1 correlation of dy with a sub-filter, per phase (rows and
@@ -99,40 +99,32 @@ export function conv2dInputGradient(
   }
   const [kh, kw, ci, co] = filter.shape;
   const { strideHeight: sh, strideWidth: sw } = g;
+  const rows = dimensionPhases(g.inHeight, g.outHeight, kh, sh, g.padTop);
+  const cols = dimensionPhases(g.inWidth, g.outWidth, kw, sw, g.padLeft);
+  const pairs = rows.flatMap((row) => cols.map((col) => ({ row, col })));
   return tf.tidy(() => {
-    if (sh === 1 && sw === 1) {
-      const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-      return convWithPads(dy, flipped, [
-        kh - 1 - g.padTop,
-        g.inHeight + g.padTop - g.outHeight,
-        kw - 1 - g.padLeft,
-        g.inWidth + g.padLeft - g.outWidth,
-      ]);
-    }
-    const rows = dimensionPhases(g.inHeight, g.outHeight, kh, sh, g.padTop);
-    const cols = dimensionPhases(g.inWidth, g.outWidth, kw, sw, g.padLeft);
-    // Taps as [Kh*Kw] slabs of [Co, Ci] (contiguous, so sub-filters are cheap slices + concat).
+    // Taps as [Kh*Kw] slabs of [Co, Ci]: contiguous, so every sub-filter (for stride 1: the
+    // whole flipped filter) is slices + a concatenation along the first axis, both plain copies
+    // on wasm, where tf.reverse is several times slower.
     const slabs = tf.transpose(filter, [0, 1, 3, 2]).reshape([kh * kw, co, ci]);
+    const subFilter = (row: Phase, col: Phase): tf.Tensor4D => {
+      const pieces = row.taps.flatMap((a) =>
+        col.taps.map((b) => tf.slice(slabs, [a * kw + b, 0, 0], [1, co, ci])),
+      );
+      const sub = pieces.length === 1 ? (pieces[0] as tf.Tensor3D) : tf.concat(pieces, 0);
+      return sub.reshape([row.taps.length, col.taps.length, co, ci]);
+    };
     const qh = Math.ceil(g.inHeight / sh);
     const qw = Math.ceil(g.inWidth / sw);
     const results: tf.Tensor4D[] = [];
-    for (const row of rows) {
-      for (const col of cols) {
-        if (row.taps.length === 0 || col.taps.length === 0) {
-          results.push(tf.zeros([g.batch, qh, qw, ci]));
-          continue;
-        }
-        const pieces = row.taps.flatMap((a) =>
-          col.taps.map((b) => tf.slice(slabs, [a * kw + b, 0, 0], [1, co, ci])),
-        );
-        const sub = (pieces.length === 1 ? (pieces[0] as tf.Tensor3D) : tf.concat(pieces, 0)).reshape([
-          row.taps.length,
-          col.taps.length,
-          co,
-          ci,
-        ]) as tf.Tensor4D;
-        results.push(convWithPads(dy, sub, [row.padBefore, row.padAfter, col.padBefore, col.padAfter]));
+    for (const { row, col } of pairs) {
+      if (row.taps.length === 0 || col.taps.length === 0) {
+        results.push(tf.zeros([g.batch, qh, qw, ci]));
+        continue;
       }
+      results.push(
+        convWithPads(dy, subFilter(row, col), [row.padBefore, row.padAfter, col.padBefore, col.padAfter]),
+      );
     }
     const full = interleavePhases(results, sh, sw);
     if (full.shape[1] === g.inHeight && full.shape[2] === g.inWidth) return full;

@@ -16,6 +16,7 @@ import {
   makeDepthwiseBackpropInputKernel,
 } from './depthwise-conv2d-backprop.js';
 import { makeMaxPoolGradKernel } from './max-pool-grad.js';
+import { makeSliceKernel } from './slice.js';
 
 const BACKEND = 'wasm';
 
@@ -55,6 +56,7 @@ export const WASM_KERNEL_NAMES: readonly string[] = [
   'DepthwiseConv2dNativeBackpropInput',
   'DepthwiseConv2dNativeBackpropFilter',
   'MaxPoolGrad',
+  'Slice',
 ];
 
 /**
@@ -69,6 +71,9 @@ export function registerWasmKernels(): void {
   replace('DepthwiseConv2dNativeBackpropInput', makeDepthwiseBackpropInputKernel);
   replace('DepthwiseConv2dNativeBackpropFilter', makeDepthwiseBackpropFilterKernel);
   replace('MaxPoolGrad', () => makeMaxPoolGradKernel());
+  // Not a gradient kernel, but every kernel above slices, and the stock wasm Slice copies its
+  // whole input per call (see slice.ts).
+  replace('Slice', makeSliceKernel);
   registered = true;
 }
 
@@ -99,7 +104,7 @@ export function wasmKernelsRegistered(): boolean {
   return registered;
 }
 
-export { conv2dFilterGradient } from './conv2d-backprop-filter.js';
+export { conv2dFilterGradient, MAX_IM2COL_FLOATS } from './conv2d-backprop-filter.js';
 export { conv2dInputGradient } from './conv2d-backprop-input.js';
 export { depthwiseFilterGradient, depthwiseInputGradient } from './depthwise-conv2d-backprop.js';
 export { maxPoolInputGradient } from './max-pool-grad.js';
