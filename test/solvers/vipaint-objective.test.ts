@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { TEST_BACKENDS, useBackend, relErr } from '../helpers/backends.js';
 import { InpaintOperator } from '../../src/physics/inpaint.js';
-import { vpDiscrete, type NoiseSchedule } from '../../src/schedules/index.js';
+import { edm, vpDiscrete, type NoiseSchedule } from '../../src/schedules/index.js';
 import { laplaceNll } from '../../src/solvers/likelihood.js';
 import { pixelPrior } from '../../src/solvers/prior.js';
 import {
@@ -76,8 +76,11 @@ function reference(
   const kp = config.keypoints;
   const out = { total: [] as number[], lik: [] as number[], kl: [] as number[], prior: [] as number[] };
   for (let b = 0; b < batch; b++) {
+    const authors = config.parametrisation === 'authors';
     let z = Array.from({ length: D }, (_, j) => {
-      return (p.mu[j] as number) + Math.exp(0.5 * (p.lt[j] as number)) * (n.top[b * D + j] as number);
+      const tau2 = Math.exp(p.lt[j] as number);
+      const scale = authors && schedule.kind === 'vp' ? Math.sqrt(Math.max(1 - tau2, 1e-6)) : 1;
+      return scale * (p.mu[j] as number) + Math.sqrt(tau2) * (n.top[b * D + j] as number);
     });
     const zTe = [...z];
     let kl = 0;
@@ -86,14 +89,18 @@ function reference(
       const ls = lev(schedule, kp[i] as number);
       const s2ts = lt.s * lt.s - ((lt.a / ls.a) * ls.s) ** 2;
       const pv = (ls.s * ls.s * s2ts) / (lt.s * lt.s);
-      const sp = Math.sqrt(config.eta * pv);
+      // DDIM (eta on the variance) or ancestral (eta = 1) prior step.
+      const sp = Math.sqrt((config.priorStep === 'ddim' ? config.eta : 1) * pv);
       z = z.map((zv, j) => {
         const gl = config.gammaShape === 'keypoint' ? p.gl[i - 1] : p.gl[(i - 1) * D + j];
         const g = 1 / (1 + Math.exp(-(gl as number)));
         const x = xhat(j, zv, lt);
-        const epsHat = (zv - lt.a * x) / lt.s;
-        const zbar = ls.a * x + Math.sqrt(ls.s * ls.s - sp * sp) * epsHat;
-        const qm = g * zbar + (1 - g) * (p.mu[i * D + j] as number);
+        const zbar =
+          config.priorStep === 'ddim'
+            ? ls.a * x + Math.sqrt(ls.s * ls.s - sp * sp) * ((zv - lt.a * x) / lt.s)
+            : (((lt.a / ls.a) * ls.s * ls.s) / (lt.s * lt.s)) * zv + ((ls.a * s2ts) / (lt.s * lt.s)) * x;
+        const anchor = (authors ? ls.a : 1) * (p.mu[i * D + j] as number);
+        const qm = g * zbar + (1 - g) * anchor;
         const lt2 = p.lt[i * D + j] as number;
         const meanTerm =
           variant === 'authors' ? ((sp * sp) / 2) * (qm - zbar) ** 2 : (qm - zbar) ** 2 / (2 * sp * sp);
@@ -144,17 +151,14 @@ function reference(
   return out;
 }
 
-function setup(): {
+function setup(schedule: NoiseSchedule = vpDiscrete()): {
   schedule: NoiseSchedule;
   prior: ReturnType<typeof pixelPrior>;
   op: InpaintOperator;
 } {
-  const schedule = vpDiscrete();
   const prior = pixelPrior(gaussianDenoiser(DATA, schedule, 'eps'));
-  const op = InpaintOperator.fromObservation(
-    tf.tensor4d(MASK, [1, 2, 2, 1]),
-    tf.tensor4d(Y, [1, 2, 2, 1]),
-    {},
+  const op = tf.tidy(() =>
+    InpaintOperator.fromObservation(tf.tensor4d(MASK, [1, 2, 2, 1]), tf.tensor4d(Y, [1, 2, 2, 1]), {}),
   );
   return { schedule, prior, op };
 }
@@ -181,24 +185,62 @@ function tensorsOf(
 }
 
 for (const backend of TEST_BACKENDS) {
-  test(`[${backend}] objective parts (likelihood, KL terms, prior term, total) match float64: both KL variants, per-element and per-keypoint gamma, with and without the top entropy, K = 2 and 3`, async () => {
+  test(`[${backend}] objective parts (likelihood, KL terms, prior term, total) match float64: both KL variants, per-element and per-keypoint gamma, with and without the top entropy, paper and authors parametrisations, VP (DDIM) and EDM (ancestral), K = 2 and 3`, async () => {
     await useBackend(backend);
-    const { schedule, prior, op } = setup();
+    const vp = setup();
     const before = tf.memory().numTensors;
     const rng = new Rng(11);
     const batch = 3;
-    for (const keypoints of [
-      [550, 400],
-      [550, 480, 400],
-    ]) {
+    const cases = [
+      { keypoints: [550, 400], variant: 'correct', gammaShape: 'element', topEntropy: true, par: 'paper' },
+      { keypoints: [550, 400], variant: 'authors', gammaShape: 'keypoint', topEntropy: false, par: 'paper' },
+      {
+        keypoints: [550, 480, 400],
+        variant: 'correct',
+        gammaShape: 'keypoint',
+        topEntropy: true,
+        par: 'authors',
+      },
+      {
+        keypoints: [550, 480, 400],
+        variant: 'authors',
+        gammaShape: 'element',
+        topEntropy: true,
+        par: 'paper',
+      },
+      // EDM: ancestral prior steps, rho-spaced prior grid, EDM-preconditioned network.
+      {
+        keypoints: [5, 3.5, 2],
+        variant: 'correct',
+        gammaShape: 'element',
+        topEntropy: true,
+        par: 'paper',
+        edm: true,
+      },
+      {
+        keypoints: [5, 2],
+        variant: 'correct',
+        gammaShape: 'keypoint',
+        topEntropy: false,
+        par: 'authors',
+        edm: true,
+      },
+    ] as const;
+    const edmSetup = setup(edm());
+    for (const c of cases) {
+      const { keypoints, variant, gammaShape, topEntropy } = c;
+      const { schedule, prior, op } = 'edm' in c ? edmSetup : vp;
       const k = keypoints.length;
-      const grid = priorGrid(schedule, 550);
-      assert.equal(grid.length, 1000 - 550);
-      for (const [variant, gammaShape, topEntropy] of [
-        ['correct', 'element', true],
-        ['authors', 'keypoint', false],
-      ] as const) {
-        const config = resolveVipaintConfig(schedule, { keypoints, eta: 0.3, gammaShape });
+      const grid = priorGrid(schedule, keypoints[0]);
+      assert.equal(grid.length, 'edm' in c ? 1000 : 1000 - 550);
+      {
+        const config = resolveVipaintConfig(schedule, {
+          keypoints: [...keypoints],
+          eta: 0.3,
+          gammaShape,
+          parametrisation: c.par,
+        });
+        assert.equal(config.priorStep, 'edm' in c ? 'ancestral' : 'ddim');
         const p = randomParams(rng, k, config);
         const noise: Noise = {
           top: Array.from(rng.normalArray(batch * D)),
@@ -227,7 +269,7 @@ for (const backend of TEST_BACKENDS) {
             klVariant: variant,
             topEntropy,
           });
-          const tag = `K=${k} ${variant} ${gammaShape}`;
+          const tag = `${schedule.kind} K=${k} ${variant} ${gammaShape} ${c.par} entropy=${topEntropy}`;
           assert.ok(
             relErr(o.likelihood.dataSync(), ref.lik) < 1e-4,
             `${tag} likelihood ${o.likelihood.dataSync()} vs ${ref.lik}`,
@@ -244,8 +286,9 @@ for (const backend of TEST_BACKENDS) {
         });
       }
     }
+    edmSetup.op.dispose();
     assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
-    op.dispose();
+    vp.op.dispose();
   });
 
   test(`[${backend}] objective gradient (mu, log tau^2, logit gamma) matches float64 central differences`, async () => {

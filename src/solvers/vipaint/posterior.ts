@@ -156,28 +156,34 @@ export function walkHierarchy(
   const kp = config.keypoints;
   const perLevel: tf.Tensor[] = [];
   let z = zTe;
-  for (let i = 1; i < kp.length; i++) {
-    options.signal?.throwIfAborted();
-    const t = kp[i - 1] as number;
-    const s = kp[i] as number;
-    const step = priorStepBetween(schedule, config, t, s);
-    const out = tf.tidy(() => {
-      const x0 = denoiser.predictX0(z, t);
-      const zbar = tf.add(tf.mul(z, step.coefZt), tf.mul(x0, step.coefX0)) as tf.Tensor4D;
-      const mu = levelSlice(params.mu, i);
-      const anchor = config.parametrisation === 'authors' ? tf.mul(mu, schedule.alpha(s)) : mu;
-      const g = gammaOf(params, config, i);
-      const qMean = tf.add(tf.mul(g, zbar), tf.mul(tf.sub(1, g), anchor)) as tf.Tensor4D;
-      const logTau = tf.mul(levelSlice(params.logTau2, i), 0.5);
-      const extra = options.onLevel?.({ index: i, t: s, qMean, logTau, zbar, priorStd: step.std });
-      const eps = noise[i - 1];
-      if (!eps) throw new Error(`vipaint: no noise for transition ${i}`);
-      const next = tf.add(qMean, tf.mul(tf.exp(logTau), eps)) as tf.Tensor4D;
-      return extra ? { next, extra } : { next };
-    });
+  try {
+    for (let i = 1; i < kp.length; i++) {
+      options.signal?.throwIfAborted();
+      const t = kp[i - 1] as number;
+      const s = kp[i] as number;
+      const step = priorStepBetween(schedule, config, t, s);
+      const out = tf.tidy(() => {
+        const x0 = denoiser.predictX0(z, t);
+        const zbar = tf.add(tf.mul(z, step.coefZt), tf.mul(x0, step.coefX0)) as tf.Tensor4D;
+        const mu = levelSlice(params.mu, i);
+        const anchor = config.parametrisation === 'authors' ? tf.mul(mu, schedule.alpha(s)) : mu;
+        const g = gammaOf(params, config, i);
+        const qMean = tf.add(tf.mul(g, zbar), tf.mul(tf.sub(1, g), anchor)) as tf.Tensor4D;
+        const logTau = tf.mul(levelSlice(params.logTau2, i), 0.5);
+        const extra = options.onLevel?.({ index: i, t: s, qMean, logTau, zbar, priorStd: step.std });
+        const eps = noise[i - 1];
+        if (!eps) throw new Error(`vipaint: no noise for transition ${i}`);
+        const next = tf.add(qMean, tf.mul(tf.exp(logTau), eps)) as tf.Tensor4D;
+        return extra ? { next, extra } : { next };
+      });
+      if (z !== zTe) z.dispose();
+      z = out.next;
+      if (out.extra) perLevel.push(out.extra);
+    }
+  } catch (e) {
     if (z !== zTe) z.dispose();
-    z = out.next;
-    if (out.extra) perLevel.push(out.extra);
+    perLevel.forEach((t) => t.dispose());
+    throw e;
   }
   return { zTs: z, perLevel };
 }
