@@ -8,6 +8,11 @@ import measureSr from './measure-sr.js';
 import measureBlur from './measure-blur.js';
 import reconstructNaive from './reconstruct-naive.js';
 import metric from './metric.js';
+import model from './model.js';
+import encode from './encode.js';
+import decode from './decode.js';
+import schedule from './schedule.js';
+import sample from './sample.js';
 
 export const BUILTIN_NODES = [
   load,
@@ -17,6 +22,11 @@ export const BUILTIN_NODES = [
   measureBlur,
   reconstructNaive,
   metric,
+  model,
+  encode,
+  decode,
+  schedule,
+  sample,
 ] as unknown as NodeDefinition<never>[];
 
 let registry: NodeRegistry | undefined;

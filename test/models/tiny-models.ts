@@ -1,0 +1,74 @@
+/** Tiny model folders built from the parity fixtures, for tests of the model-facing nodes and solvers. */
+import path from 'node:path';
+import type { TensorMap } from '../../src/checkpoint/types.js';
+import { writeModelFolder } from '../../src/models/folder.js';
+import type { ModelManifest } from '../../src/models/manifest.js';
+import { loadAutoencoderFixture } from '../networks/autoencoder-fixture.js';
+import { loadUNetFixture } from '../networks/unet-fixture.js';
+
+/** An LDM: the openai UNet fixture (eps, 2 classes + null) on the AutoencoderKL fixture (16x16x3 -> 8x8x4). */
+export async function writeTinyLdm(dir: string, name = 'tiny-ldm'): Promise<string> {
+  const unet = await loadUNetFixture('unet-openai-a');
+  const ae = await loadAutoencoderFixture<Record<string, number | number[]>>('autoencoder-kl.safetensors');
+  const merged: TensorMap = new Map();
+  for (const [k, v] of unet.weights) merged.set(`model.diffusion_model.${k}`, v);
+  for (const [k, v] of ae.weights) merged.set(`first_stage_model.${k}`, v);
+  const c = ae.config;
+  const manifest: ModelManifest = {
+    name,
+    kind: 'ldm',
+    architecture: { type: 'openai-unet', config: unet.config },
+    weightsPrefix: 'model.diffusion_model.',
+    autoencoder: {
+      architecture: {
+        type: 'autoencoder-kl',
+        config: {
+          embed_dim: c.embedDim,
+          ddconfig: {
+            double_z: true,
+            z_channels: c.zChannels,
+            resolution: c.resolution,
+            in_channels: c.inChannels,
+            out_ch: c.outCh,
+            ch: c.ch,
+            ch_mult: c.chMult,
+            num_res_blocks: c.numResBlocks,
+            attn_resolutions: c.attnResolutions,
+          },
+        },
+      },
+      scaleFactor: 1,
+      weightsPrefix: 'first_stage_model.',
+    },
+    schedule: { family: 'vp-discrete', betaSchedule: 'scaled_linear', numSteps: 1000 },
+    prediction: 'eps',
+    dataShape: [16, 16, 3],
+    latentShape: [8, 8, 4],
+    classes: { count: 2 },
+  };
+  const out = path.join(dir, name);
+  await writeModelFolder(out, manifest, merged);
+  return out;
+}
+
+/** A pixel EDM prior: the DhariwalUNet fixture (16x16x1, 3 classes, no augmentation labels). */
+export async function writeTinyEdm(dir: string, name = 'tiny-edm'): Promise<string> {
+  const fx = await loadUNetFixture('unet-dhariwal');
+  const weights: TensorMap = new Map([...fx.weights].filter(([k]) => !k.startsWith('map_augment')));
+  const out = path.join(dir, name);
+  await writeModelFolder(
+    out,
+    {
+      name,
+      kind: 'pixel-diffusion',
+      architecture: { type: 'dhariwal-unet', config: { ...fx.config, augment_dim: 0 } },
+      schedule: { family: 'edm', sigmaMin: 0.002, sigmaMax: 80, rho: 7, sigmaData: 0.5 },
+      prediction: 'x0',
+      preconditioning: 'edm',
+      dataShape: [16, 16, 1],
+      classes: { count: 3 },
+    },
+    weights,
+  );
+  return out;
+}
