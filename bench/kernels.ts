@@ -29,6 +29,8 @@ interface BenchCase {
 const CASES: BenchCase[] = [
   { name: '1x64x64x64 * 3x3x64x64 s1 p1', x: [1, 64, 64, 64], w: [3, 3, 64, 64], stride: 1, pad: 1 },
   { name: '1x32x32x128 * 3x3x128x128 s2 p1', x: [1, 32, 32, 128], w: [3, 3, 128, 128], stride: 2, pad: 1 },
+  // Low resolution, many channels: per-call filter handling (flip, XNNPACK weight packing) dominates.
+  { name: '1x8x8x512 * 3x3x512x512 s1 p1', x: [1, 8, 8, 512], w: [3, 3, 512, 512], stride: 1, pad: 1 },
 ];
 
 /** Median wall-clock and process-CPU milliseconds of one measurement. */
