@@ -11,6 +11,7 @@ import { loadAutoencoderFixture } from '../networks/autoencoder-fixture.js';
 import { loadUNetFixture } from '../networks/unet-fixture.js';
 import type { TensorMap } from '../../src/checkpoint/types.js';
 import { writeModelFolder } from '../../src/models/folder.js';
+import { writeTinyLdm } from './tiny-models.js';
 import { loadModel } from '../../src/models/build.js';
 import { DhariwalUNet } from '../../src/networks/unet-dhariwal.js';
 import { edmPreconditioning } from '../../src/schedules/edm.js';
@@ -33,48 +34,7 @@ test('an LDM model folder: UNet denoiser and autoencoder match the PyTorch fixtu
   await useBackend('wasm');
   const unet = await fixture('unet-openai-a');
   const ae = await fixture('autoencoder-kl');
-  const merged: TensorMap = new Map();
-  for (const [k, v] of unet.weights) merged.set(`model.diffusion_model.${k}`, v);
-  for (const [k, v] of ae.weights) merged.set(`first_stage_model.${k}`, v);
-  const c = ae.config;
-  const dir = path.join(await tempDir(), 'tiny-ldm');
-  await writeModelFolder(
-    dir,
-    {
-      name: 'tiny-ldm',
-      kind: 'ldm',
-      architecture: { type: 'openai-unet', config: unet.config },
-      weightsPrefix: 'model.diffusion_model.',
-      autoencoder: {
-        architecture: {
-          type: 'autoencoder-kl',
-          config: {
-            embed_dim: c.embedDim,
-            ddconfig: {
-              double_z: true,
-              z_channels: c.zChannels,
-              resolution: c.resolution,
-              in_channels: c.inChannels,
-              out_ch: c.outCh,
-              ch: c.ch,
-              ch_mult: c.chMult,
-              num_res_blocks: c.numResBlocks,
-              attn_resolutions: c.attnResolutions,
-              dropout: 0,
-            },
-          },
-        },
-        scaleFactor: 1,
-        weightsPrefix: 'first_stage_model.',
-      },
-      schedule: { family: 'vp-discrete', betaSchedule: 'scaled_linear', numSteps: 1000 },
-      prediction: 'eps',
-      dataShape: [16, 16, 3],
-      latentShape: [8, 8, 4],
-      classes: { count: 2 },
-    },
-    merged,
-  );
+  const dir = await writeTinyLdm(await tempDir());
   const before = tf.memory().numTensors;
   const model = await loadModel(dir);
   assert.equal(model.kind, 'ldm');

@@ -19,6 +19,7 @@ import { convertCheckpoint } from '../../src/models/convert.js';
 import { loadAutoencoderFixture } from '../networks/autoencoder-fixture.js';
 import { loadUNetFixture } from '../networks/unet-fixture.js';
 import { REPO, tempDir } from '../engine/helpers.js';
+import { tinyLdmManifest } from './tiny-models.js';
 import { relErr, useBackend } from '../helpers/backends.js';
 
 const unet = await loadUNetFixture('unet-openai-a');
@@ -43,39 +44,7 @@ function compvisCheckpoint(): Map<string, RawTensor> {
   return m;
 }
 
-const c = ae.config;
-const manifest = {
-  name: 'tiny-ldm',
-  kind: 'ldm',
-  architecture: { type: 'openai-unet', config: unet.config },
-  weightsPrefix: 'model.diffusion_model.',
-  autoencoder: {
-    architecture: {
-      type: 'autoencoder-kl',
-      config: {
-        embed_dim: c.embedDim,
-        ddconfig: {
-          double_z: true,
-          z_channels: c.zChannels,
-          resolution: c.resolution,
-          in_channels: c.inChannels,
-          out_ch: c.outCh,
-          ch: c.ch,
-          ch_mult: c.chMult,
-          num_res_blocks: c.numResBlocks,
-          attn_resolutions: c.attnResolutions,
-        },
-      },
-    },
-    scaleFactor: 1,
-    weightsPrefix: 'first_stage_model.',
-  },
-  schedule: { family: 'vp-discrete', betaSchedule: 'scaled_linear', numSteps: 1000 },
-  prediction: 'eps',
-  dataShape: [16, 16, 3],
-  latentShape: [8, 8, 4],
-  classes: { count: 2 },
-};
+const manifest = tinyLdmManifest({ unet, ae });
 
 async function setup(): Promise<{ dir: string; ckpt: string; manifestFile: string }> {
   const dir = await tempDir();

@@ -6,15 +6,22 @@ import type { ModelManifest } from '../../src/models/manifest.js';
 import { loadAutoencoderFixture } from '../networks/autoencoder-fixture.js';
 import { loadUNetFixture } from '../networks/unet-fixture.js';
 
-/** An LDM: the openai UNet fixture (eps, 2 classes + null) on the AutoencoderKL fixture (16x16x3 -> 8x8x4). */
-export async function writeTinyLdm(dir: string, name = 'tiny-ldm'): Promise<string> {
-  const unet = await loadUNetFixture('unet-openai-a');
-  const ae = await loadAutoencoderFixture<Record<string, number | number[]>>('autoencoder-kl.safetensors');
-  const merged: TensorMap = new Map();
-  for (const [k, v] of unet.weights) merged.set(`model.diffusion_model.${k}`, v);
-  for (const [k, v] of ae.weights) merged.set(`first_stage_model.${k}`, v);
+export type Fixtures = {
+  unet: Awaited<ReturnType<typeof loadUNetFixture>>;
+  ae: Awaited<ReturnType<typeof loadAutoencoderFixture<Record<string, number | number[]>>>>;
+};
+
+export async function loadTinyLdmFixtures(): Promise<Fixtures> {
+  return {
+    unet: await loadUNetFixture('unet-openai-a'),
+    ae: await loadAutoencoderFixture<Record<string, number | number[]>>('autoencoder-kl.safetensors'),
+  };
+}
+
+/** The manifest of the tiny LDM: CompVis layout prefixes, eps prediction, 2 classes + null. */
+export function tinyLdmManifest({ unet, ae }: Fixtures, name = 'tiny-ldm'): ModelManifest {
   const c = ae.config;
-  const manifest: ModelManifest = {
+  return {
     name,
     kind: 'ldm',
     architecture: { type: 'openai-unet', config: unet.config },
@@ -46,8 +53,16 @@ export async function writeTinyLdm(dir: string, name = 'tiny-ldm'): Promise<stri
     latentShape: [8, 8, 4],
     classes: { count: 2 },
   };
+}
+
+/** An LDM folder: the openai UNet fixture (eps, 2 classes + null) on the AutoencoderKL fixture (16x16x3 -> 8x8x4). */
+export async function writeTinyLdm(dir: string, name = 'tiny-ldm'): Promise<string> {
+  const fx = await loadTinyLdmFixtures();
+  const merged: TensorMap = new Map();
+  for (const [k, v] of fx.unet.weights) merged.set(`model.diffusion_model.${k}`, v);
+  for (const [k, v] of fx.ae.weights) merged.set(`first_stage_model.${k}`, v);
   const out = path.join(dir, name);
-  await writeModelFolder(out, manifest, merged);
+  await writeModelFolder(out, tinyLdmManifest(fx, name), merged);
   return out;
 }
 
