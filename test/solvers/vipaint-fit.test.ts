@@ -32,15 +32,21 @@ const X_TRUE = [-0.8, 0.2, 0.9, -0.4, 0.6, -0.1, 0.5, 0.5, 0.0, 0.7, -0.6, 0.1, 
 function setup(): { prior: DiffusionPrior; op: InpaintOperator; y0: tf.Tensor4D } {
   const schedule = vpDiscrete();
   const prior = pixelPrior(gaussianDenoiser(DATA, schedule, 'eps'));
-  const op = InpaintOperator.fromObservation(
-    tf.tensor4d(MASK, [1, 4, 4, 1]),
-    tf.tensor4d(
-      X_TRUE.map((v, i) => v * (MASK[i] as number)),
-      [1, 4, 4, 1],
-    ),
-    {},
+  const op = operator(
+    MASK,
+    X_TRUE.map((v, i) => v * (MASK[i] as number)),
+    4,
   );
   return { prior, op, y0: tf.clone(op.y) };
+}
+
+/** An inpainting operator from plain arrays (its input tensors disposed). */
+function operator(mask: number[], y: number[], size: number): InpaintOperator {
+  const m = tf.tensor4d(mask, [1, size, size, 1]);
+  const yy = tf.tensor4d(y, [1, size, size, 1]);
+  const op = InpaintOperator.fromObservation(m, yy, {});
+  tf.dispose([m, yy]);
+  return op;
 }
 
 for (const backend of TEST_BACKENDS) {
@@ -200,16 +206,16 @@ test('bad input: K < 2, keypoints out of order or outside the schedule, wrong si
   const nan = tf.fill([1, 4, 4, 1], NaN) as tf.Tensor4D;
   await assert.rejects(fit({ y0: nan }), /y_0 contains NaN/);
   nan.dispose();
-  const big = InpaintOperator.fromObservation(tf.ones([1, 8, 8, 1]), tf.zeros([1, 8, 8, 1]), {});
+  const big = operator(new Array<number>(64).fill(1), new Array<number>(64).fill(0), 8);
   await assert.rejects(
     fitVipaintPosterior(prior, big, { y0, rng }),
     /expects 8x8x1 images but the prior makes 4x4x1/,
   );
   big.dispose();
-  const none = InpaintOperator.fromObservation(tf.zeros([1, 4, 4, 1]), tf.zeros([1, 4, 4, 1]), {});
+  const none = operator(new Array<number>(16).fill(0), new Array<number>(16).fill(0), 4);
   await assert.rejects(fitVipaintPosterior(prior, none, { y0, rng }), /observes nothing/);
   none.dispose();
-  const all = InpaintOperator.fromObservation(tf.ones([1, 4, 4, 1]), tf.zeros([1, 4, 4, 1]), {});
+  const all = operator(new Array<number>(16).fill(1), new Array<number>(16).fill(0), 4);
   await assert.rejects(fitVipaintPosterior(prior, all, { y0, rng }), /hides nothing/);
   all.dispose();
   const controller = new AbortController();

@@ -157,9 +157,10 @@ function setup(schedule: NoiseSchedule = vpDiscrete()): {
   op: InpaintOperator;
 } {
   const prior = pixelPrior(gaussianDenoiser(DATA, schedule, 'eps'));
-  const op = tf.tidy(() =>
-    InpaintOperator.fromObservation(tf.tensor4d(MASK, [1, 2, 2, 1]), tf.tensor4d(Y, [1, 2, 2, 1]), {}),
-  );
+  const mask = tf.tensor4d(MASK, [1, 2, 2, 1]);
+  const y = tf.tensor4d(Y, [1, 2, 2, 1]);
+  const op = InpaintOperator.fromObservation(mask, y, {});
+  tf.dispose([mask, y]);
   return { schedule, prior, op };
 }
 
