@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as wasmBackend from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -50,6 +50,21 @@ function installWorkerPatch(): void {
   URL.createObjectURL = (obj: Blob): string =>
     obj.type === 'application/javascript' ? workerPath : original(obj);
   console.log(`patch: worker script at ${workerPath}, glue ${gluePath}`);
+}
+
+/** CPU ticks (utime + stime) per OS thread of this process (Linux /proc), to see who worked. */
+function threadTicks(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, Number(fields[11]) + Number(fields[12]));
+    }
+  } catch {
+    // not Linux: no per-thread report
+  }
+  return out;
 }
 
 function median(xs: number[]): number {
@@ -87,6 +102,7 @@ async function main(): Promise<void> {
     ['matmul 1024^2', () => tf.matMul(a, a)],
   ] as [string, () => tf.Tensor][]) {
     f().dispose();
+    const ticks0 = threadTicks();
     const walls: number[] = [];
     const cpus: number[] = [];
     for (let i = 0; i < 7; i++) {
@@ -99,7 +115,12 @@ async function main(): Promise<void> {
       cpus.push((c.user + c.system) / 1000);
       out.dispose();
     }
+    const busy = [...threadTicks()]
+      .map(([tid, t]) => [tid, t - (ticks0.get(tid) ?? 0)] as const)
+      .filter(([, dt]) => dt > 0)
+      .map(([tid, dt]) => `${tid}:${dt}`);
     console.log(`${name}: wall ${median(walls).toFixed(1)} ms, process CPU ${median(cpus).toFixed(1)} ms`);
+    console.log(`  CPU ticks (1/100 s) per busy thread over the 7 runs: ${busy.join(' ')}`);
   }
   // Same numbers as the cpu backend?
   const onWasm = tf.conv2d(x, w, 1, 'same').dataSync().slice();
