@@ -169,6 +169,18 @@ for (const backend of TEST_BACKENDS) {
       }),
       /iteration 3: the likelihood term is NaN/,
     );
+    // A finite loss with a NaN gradient (d sqrt(|x - x|) = inf * 0).
+    await assert.rejects(
+      fitVipaintPosterior(prior, op, {
+        y0,
+        rng: new Rng(1),
+        iterations: 3,
+        batch: 2,
+        likelihood: (x) =>
+          tf.tidy(() => tf.sum(tf.reshape(tf.sqrt(tf.abs(tf.sub(x, x))), [x.shape[0], -1]), 1)),
+      }),
+      /iteration 1: the gradient of mu contains NaN or Inf/,
+    );
     // A network that returns Inf: the KL terms blow up first.
     const bad: DiffusionPrior = {
       ...prior,
