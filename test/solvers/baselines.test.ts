@@ -18,13 +18,19 @@ import { psld } from '../../src/solvers/baselines/psld.js';
 import { blended } from '../../src/solvers/baselines/blended.js';
 import { repaint } from '../../src/solvers/baselines/repaint.js';
 import { redDiff } from '../../src/solvers/baselines/red-diff.js';
-import { resample, resampleCallCounts } from '../../src/solvers/baselines/resample.js';
+import {
+  resample,
+  resampleCallCounts,
+  resampleConsistencySteps,
+} from '../../src/solvers/baselines/resample.js';
 import { copaint, copaintTT } from '../../src/solvers/baselines/copaint.js';
 import { jumpSchedule, reverseStepCount, timeGrid } from '../../src/solvers/baselines/schedule-grid.js';
+import type { MeasurementOperator } from '../../src/physics/operator.js';
 import {
   PIXEL_MASK,
   X_TRUE,
   inpaintProblem,
+  latentGaussianPrior,
   pixelGaussianPrior,
   recordingContext,
 } from './baselines-helpers.js';
@@ -85,7 +91,66 @@ for (const backend of TEST_BACKENDS) {
       op.dispose();
     }
   });
+
+  test(`ReSample aborted inside a data-consistency optimisation leaks nothing [${backend}]`, async () => {
+    await useBackend(backend);
+    const prior = pixelGaussianPrior(vpDiscrete());
+    const inner = inpaintProblem(PIXEL_MASK);
+    const controller = new AbortController();
+    let forwards = 0;
+    // Delegate to the real operator and abort during the third optimiser iteration of the first
+    // consistency step: each DPS step applies A once (positions 0 .. first), then the optimiser
+    // once per iteration; its loop must notice the abort before a fourth iteration.
+    const first = (resampleConsistencySteps(30, 2)[0] as { i: number }).i;
+    const abortAt = first + 1 + 3;
+    const op: MeasurementOperator = {
+      kind: inner.kind,
+      inputShape: inner.inputShape,
+      outputShape: inner.outputShape,
+      sigmaY: inner.sigmaY,
+      y: inner.y,
+      mask: inner.mask,
+      forward: (x) => {
+        forwards++;
+        if (forwards === abortAt) controller.abort(new Error('stop inside'));
+        return inner.forward(x);
+      },
+      adjoint: (y) => inner.adjoint(y),
+      toSpec: () => inner.toSpec(),
+      dispose: () => inner.dispose(),
+    };
+    try {
+      const before = tf.memory().numTensors;
+      const rec = recordingContext(2, controller.signal);
+      const phases: string[] = [];
+      const ctx: SolverContext = { ...rec.ctx, onProgress: (p) => phases.push(p.phase ?? '') };
+      await assert.rejects(
+        resample(prior, op, { samples: 3, steps: 30, interval: 2, optSteps: 50 }, ctx),
+        /stop inside/,
+      );
+      assert.equal(phases.length, first, 'aborted inside the first consistency step');
+      assert.equal(forwards, abortAt, 'the optimiser ran on after the abort');
+      assert.equal(tf.memory().numTensors, before, 'leaked tensors after an abort inside the optimiser');
+    } finally {
+      inner.dispose();
+    }
+  });
 }
+
+test('a latent prior with no fully observed latent element is refused', async () => {
+  await useBackend('cpu');
+  const prior = latentGaussianPrior(vpDiscrete());
+  const checker = Array.from({ length: 16 }, (_, j) => (Math.floor(j / 4) + j) % 2);
+  const op = inpaintProblem(checker);
+  try {
+    await assert.rejects(
+      blended(prior, op, { steps: 5 }, recordingContext(1).ctx),
+      /Blended: no element of the prior's latent space is fully observed/,
+    );
+  } finally {
+    op.dispose();
+  }
+});
 
 test('inpainting-only methods refuse an operator without a mask; ReSample refuses EDM', async () => {
   await useBackend('cpu');
@@ -103,10 +168,15 @@ test('inpainting-only methods refuse an operator without a mask; ReSample refuse
     const out = await dps(prior, op, { steps: 5, scale: 0.05, samples: 2 }, ctx);
     assert.deepEqual(out.shape, [2, 4, 4, 1]);
     out.dispose();
-    await assert.rejects(
-      resample(pixelGaussianPrior(edm()), inpaintProblem(PIXEL_MASK), { steps: 5 }, ctx),
-      /ReSample needs a VP schedule/,
-    );
+    const inpaint = inpaintProblem(PIXEL_MASK);
+    try {
+      await assert.rejects(
+        resample(pixelGaussianPrior(edm()), inpaint, { steps: 5 }, ctx),
+        /ReSample needs a VP schedule/,
+      );
+    } finally {
+      inpaint.dispose();
+    }
   } finally {
     op.dispose();
   }

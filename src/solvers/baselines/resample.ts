@@ -10,7 +10,7 @@
  *    a. look ahead: `lookahead` further unconditional DDIM steps from z_s (forward calls, at most
  *       down to the last level) and take the last Tweedie estimate x_hat as z0';
  *    b. optimise: while index >= floor(steps / 3) ("stage 2") in PIXEL space,
- *       x* = argmin_x mean (y - A x)^2 from D(z0') (Adam, lr 1e-2), then z0* = E(x*); below that
+ *       x* = argmin_x mean (y - A x)^2 from D(z0') (unclipped; Adam, lr 1e-2), then z0* = E(x*); below that
  *       ("stage 3") in LATENT space, z0* = argmin_z mean (y - A(D(z)))^2 from z0' (Adam, lr 5e-3);
  *       `optSteps` iterations each (the paper's appendix E.2 cuts the authors' up-to-2000 / 500 to 50),
  *       stopping early once the mean squared residual is below 1e-6;
@@ -115,6 +115,7 @@ function minimiseResidual(
   map: (v: tf.Tensor4D) => tf.Tensor4D,
   iterations: number,
   lr: number,
+  signal: AbortSignal | undefined,
 ): tf.Tensor4D {
   const m = op.outputShape.reduce((a, b) => a * b, 1);
   const n = start.shape[0];
@@ -125,6 +126,7 @@ function minimiseResidual(
   let v = tf.clone(start);
   try {
     for (let k = 0; k < iterations; k++) {
+      signal?.throwIfAborted();
       const { value, grad } = lossAndGrad(v);
       const loss = value.dataSync()[0] as number;
       value.dispose();
@@ -253,15 +255,14 @@ export async function resample(
         // b. hard data consistency by optimisation.
         const z0 = state.get<tf.Tensor4D>('z0');
         if (stage === 'pixel') {
-          const x = decodeClip(prior, z0);
-          const xOpt = minimiseResidual(op, x, identity, o.optSteps, o.pixelLr);
-          x.dispose();
-          state.set('z0', prior.encode(xOpt));
-          xOpt.dispose();
+          // In state slots so that an abort inside the optimisation leaks nothing.
+          state.set('x', prior.decode(z0));
+          state.set('x', minimiseResidual(op, state.get('x'), identity, o.optSteps, o.pixelLr, ctx.signal));
+          state.set('z0', prior.encode(state.get('x')));
         } else {
           state.set(
             'z0',
-            minimiseResidual(op, z0, (v) => prior.decode(v), o.optSteps, o.latentLr),
+            minimiseResidual(op, z0, (v) => prior.decode(v), o.optSteps, o.latentLr, ctx.signal),
           );
         }
         // c. stochastic resampling of z_s towards the consistent z0*.
@@ -275,7 +276,7 @@ export async function resample(
     }
     state.set(
       'z',
-      minimiseResidual(op, state.get('z'), (v) => prior.decode(v), o.optSteps, o.latentLr),
+      minimiseResidual(op, state.get('z'), (v) => prior.decode(v), o.optSteps, o.latentLr, ctx.signal),
     );
     return decodeClip(prior, state.get<tf.Tensor4D>('z'));
   });
