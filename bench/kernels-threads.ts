@@ -3,6 +3,7 @@
  * XNNPACK thread pool via emscripten pthreads = Node worker_threads + SharedArrayBuffer) run
  * under Node 20? Not used by flow; the outcome is recorded in bench/README.md.
  *   node --import tsx bench/kernels-threads.ts [--single] [--patch] [--threads N] [--logical-cores N]
+ *     [--no-exit]
  * --single: the default single-threaded SIMD build, for comparison. Otherwise: force tfjs's
  * WASM_HAS_MULTITHREAD_SUPPORT flag (tfjs hard-codes it to false in Node, tfjs issue #3830) and
  * initialise. With --patch: additionally work around the two
@@ -142,4 +143,5 @@ try {
 } catch (e) {
   console.log('error:', e instanceof Error ? e.message : e);
 }
-process.exit(0);
+// The pthread workers keep the event loop alive (check with --no-exit).
+if (!args.includes('--no-exit')) process.exit(0);
