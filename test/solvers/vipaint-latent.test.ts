@@ -252,6 +252,25 @@ for (const backend of TEST_BACKENDS) {
       y0.dispose();
       disposeParams(fit.params);
     }
+    // The perceptual hook joins the guidance loss once per step.
+    {
+      const prior = linearLatentPrior(vpDiscrete());
+      const z = tf.zeros([2, 2, 2, 1]) as tf.Tensor4D;
+      let hookCalls = 0;
+      const imgs = await refineWithLikelihood(prior, op, z, {
+        from: 400,
+        rng: new Rng(1),
+        steps: 3,
+        perceptual: {
+          loss: (a) => {
+            hookCalls += 1;
+            return tf.zeros([a.shape[0]]) as tf.Tensor1D;
+          },
+        },
+      });
+      assert.equal(hookCalls, 3);
+      tf.dispose([z, imgs]);
+    }
     // Refinement times: every step from T_s on a discrete schedule, rho spacing on EDM.
     assert.deepEqual(refineTimes(vpDiscrete(), 400, 401).slice(0, 3), [400, 399, 398]);
     const et = refineTimes(edm(), 2, 5);

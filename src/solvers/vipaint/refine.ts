@@ -27,7 +27,7 @@ import { ancestralStep } from '../../sampling/ancestral.js';
 import { ddimStep, ddimStepMeanStd } from '../../sampling/ddim.js';
 import { CLEAN, type TimeOrLevel } from '../../schedules/types.js';
 import type { Rng } from '../../util/random.js';
-import { l2Residual, type ImageLoss } from '../likelihood.js';
+import { l2Residual, perceptualTerm, type ImageLoss, type PerceptualLoss } from '../likelihood.js';
 import type { CallReporter, DiffusionPrior } from '../prior.js';
 import type { PriorStepRule } from './config.js';
 import { refineTimes } from './times.js';
@@ -52,6 +52,8 @@ export interface RefineOptions {
   eta?: number;
   /** Per-sample loss of decoded images (default: ||y - A(x)||). */
   loss?: ImageLoss;
+  /** Adds weight * loss(A(x) masked, y masked) to the guidance loss (e.g. LPIPS, as the paper for LDMs). */
+  perceptual?: { loss: PerceptualLoss; weight?: number };
   signal?: AbortSignal;
   onProgress?: (p: RefineProgress) => void;
   onCalls?: CallReporter;
@@ -77,7 +79,12 @@ export async function refineWithLikelihood(
   if (!(Number.isFinite(zeta) && zeta >= 0))
     throw new Error(`vipaint refine: zeta must be finite and >= 0, got ${zeta}`);
   const times = refineTimes(schedule, options.from, options.steps ?? 50);
-  const loss: ImageLoss = options.loss ?? ((x) => l2Residual(op, x));
+  const dataLoss: ImageLoss = options.loss ?? ((x) => l2Residual(op, x));
+  const perceptual = options.perceptual;
+  const loss: ImageLoss = perceptual
+    ? (x) =>
+        tf.tidy(() => tf.add(dataLoss(x), perceptualTerm(op, x, perceptual.loss, perceptual.weight ?? 1)))
+    : dataLoss;
   const denoiser = countCalls(prior.denoiser, () => options.onCalls?.('gradient', 1));
 
   let z = tf.clone(zTs);
