@@ -21,7 +21,8 @@ import { redDiff } from '../../src/solvers/baselines/red-diff.js';
 import { copaint } from '../../src/solvers/baselines/copaint.js';
 import { resampleCallCounts, resampleConsistencySteps } from '../../src/solvers/baselines/resample.js';
 import { jumpSchedule, timeGrid } from '../../src/solvers/baselines/schedule-grid.js';
-import { exactX0 } from '../sampling/gaussian-prior.js';
+import { exactX0, gaussianDenoiser, type GaussianData } from '../sampling/gaussian-prior.js';
+import { pixelPrior } from '../../src/solvers/prior.js';
 import {
   BLOCK_MASK,
   DECODER_M,
@@ -76,7 +77,11 @@ function replace(z: number[], lv: NoiseLevel, noise: Float32Array): number[] {
   );
 }
 
-const x0Of = (z: number[], lv: NoiseLevel): number[] => z.map((v, i) => exactX0(PIXEL_DATA, i % D, v, lv));
+const x0Of = (z: number[], lv: NoiseLevel, data: GaussianData = PIXEL_DATA): number[] =>
+  z.map((v, i) => exactX0(data, i % D, v, lv));
+
+/** Bright data whose predictions often leave [-1, 1], to exercise DPS's clipping. */
+const BRIGHT: GaussianData = { mean: new Array<number>(16).fill(0.85), std: 0.3, shape: [4, 4, 1] };
 
 async function run(
   f: (ctx: { rng: Rng }) => Promise<tf.Tensor4D>,
@@ -149,8 +154,14 @@ for (const backend of TEST_BACKENDS) {
 
   test(`DPS matches a float64 chain with the closed-form likelihood gradient, VP and EDM [${backend}]`, async () => {
     await useBackend(backend);
-    for (const schedule of [vpDiscrete(), edm()] as NoiseSchedule[]) {
-      const prior = pixelGaussianPrior(schedule);
+    const cases: [NoiseSchedule, GaussianData][] = [
+      [vpDiscrete(), PIXEL_DATA],
+      [edm(), PIXEL_DATA],
+      [vpDiscrete(), BRIGHT],
+    ];
+    let clipped = 0;
+    for (const [schedule, data] of cases) {
+      const prior = pixelPrior(gaussianDenoiser(data, schedule, schedule.kind === 'vp' ? 'eps' : 'x0'));
       const op = inpaintProblem(PIXEL_MASK);
       try {
         const scale = 0.1;
@@ -163,9 +174,13 @@ for (const backend of TEST_BACKENDS) {
         times.forEach((t, i) => {
           const lt = level(schedule, t);
           const ls = i + 1 < times.length ? level(schedule, times[i + 1] as number) : CLEAN;
-          const x0 = x0Of(z, lt);
+          const raw = x0Of(z, lt, data);
+          // DPS clips x_hat for pixel priors (zero gradient where clipped).
+          const x0 = raw.map(clip);
+          const inside = raw.map((v) => (Math.abs(v) <= 1 ? 1 : 0));
+          clipped += inside.filter((v) => v === 0).length;
           // d x0 / d z = k (elementwise); residual norm per sample over observed pixels.
-          const k = (lt.alpha * PIXEL_DATA.std ** 2) / (lt.alpha ** 2 * PIXEL_DATA.std ** 2 + lt.sigma ** 2);
+          const k = (lt.alpha * data.std ** 2) / (lt.alpha ** 2 * data.std ** 2 + lt.sigma ** 2);
           const norms = [0, 1].map((b) =>
             Math.sqrt(
               Array.from({ length: D }, (_, j) =>
@@ -178,7 +193,10 @@ for (const backend of TEST_BACKENDS) {
             const j = n % D;
             const b = Math.floor(n / D);
             const grad =
-              PIXEL_MASK[j] === 1 ? (k * ((x0[n] as number) - (Y[j] as number))) / (norms[b] as number) : 0;
+              PIXEL_MASK[j] === 1
+                ? ((inside[n] as number) * k * ((x0[n] as number) - (Y[j] as number))) / (norms[b] as number)
+                : 0;
+            // eps re-derived from the clipped x_hat: the step is DDPM's q(z_s | z_t, clip(x_hat)).
             return ddim(v, x0[n] as number, lt, ls, 1, noise[n] as number) - scale * grad;
           });
         });
@@ -188,6 +206,7 @@ for (const backend of TEST_BACKENDS) {
         op.dispose();
       }
     }
+    assert.ok(clipped > 0, 'the bright case never clipped x_hat');
   });
 
   test(`RED-diff matches a float64 Adam chain [${backend}]`, async () => {

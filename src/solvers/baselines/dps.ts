@@ -15,6 +15,11 @@
  *   section 1 on the EDM rho grid of 1000 sigmas for EDM; schedule-grid.ts).
  * - Latent priors: 500 levels (respaced), scale 0.5, DDIM eta = 0 (the Stable-Diffusion DDIM
  *   sampler default used by the latent DPS / PSLD code), the gradient flowing through the decoder.
+ * - Pixel priors clip x_hat to [-1, 1] before it enters both the likelihood and the step, as the
+ *   authors' code does (`clip_denoised=True`: the gradient is zero where x_hat is clipped); the
+ *   step's eps is then re-derived from the clipped x_hat (diffusers' DDIM does the same), which for
+ *   eta = 1 makes the step exactly DDPM's q(z_s | z_t, clip(x_hat)). Latent priors do not clip
+ *   (CompVis DDIM). Option `clipX0` overrides.
  * - The last step goes to the clean level; the result is decoded and clipped to [-1, 1].
  * - Measurement noise does not change the update (DPS's step size absorbs 1 / sigma_y^2).
  * Network calls: `steps` gradient calls.
@@ -23,7 +28,7 @@ import * as tf from '@tensorflow/tfjs';
 import { denoise } from '../../networks/denoiser.js';
 import type { MeasurementOperator } from '../../physics/operator.js';
 import { ddimStep, ddimStepMeanStd } from '../../sampling/ddim.js';
-import type { TimeOrLevel } from '../../schedules/types.js';
+import { CLEAN, type TimeOrLevel } from '../../schedules/types.js';
 import type { DiffusionPrior } from '../prior.js';
 import {
   checkCompatible,
@@ -36,7 +41,7 @@ import {
   type CommonSolverOptions,
   type SolverContext,
 } from './common.js';
-import { gridLevel, timeGrid } from './schedule-grid.js';
+import { timeGrid } from './schedule-grid.js';
 
 export interface DpsOptions extends CommonSolverOptions {
   /** Number of reverse steps (network calls). Default: 1000 pixel, 500 latent. */
@@ -45,6 +50,8 @@ export interface DpsOptions extends CommonSolverOptions {
   scale?: number;
   /** DDIM stochasticity (std convention). Default: 1 pixel (ancestral), 0 latent. */
   eta?: number;
+  /** Clip x_hat to [-1, 1] (default: true for pixel priors, false for latent ones). */
+  clipX0?: boolean;
 }
 
 export const DPS_DEFAULTS = {
@@ -58,13 +65,16 @@ export type ExtraLoss = (x0: tf.Tensor4D, image: tf.Tensor4D) => tf.Tensor1D;
 export interface GuidedGradient {
   /** d/dz_t of sum_b (||y - A(D(x_hat_b))|| + extra_b). */
   grad: tf.Tensor4D;
+  /** x_hat (clipped to [-1, 1] when asked). */
   x0: tf.Tensor4D;
+  /** The network's eps (not re-derived from a clipped x_hat). */
   eps: tf.Tensor4D;
 }
 
 /**
  * One differentiated network call: the prediction pair at z_t and the gradient of the per-sample
- * residual norm (plus `extra`) with respect to z_t, through the denoiser and the decoder.
+ * residual norm (plus `extra`) with respect to z_t, through the denoiser and the decoder. With
+ * `clipX0`, x_hat is clipped to [-1, 1] before the loss (and returned clipped).
  */
 export function guidedGradient(
   prior: DiffusionPrior,
@@ -72,17 +82,19 @@ export function guidedGradient(
   z: tf.Tensor4D,
   t: number,
   extra?: ExtraLoss,
+  clipX0 = false,
 ): GuidedGradient {
   let x0: tf.Tensor4D | undefined;
   let eps: tf.Tensor4D | undefined;
   try {
     const grad = tf.grad((zz: tf.Tensor) => {
       const pred = denoise(prior.denoiser, zz as tf.Tensor4D, t);
-      x0 = tf.keep(pred.x0);
+      const xHat = clipX0 ? (tf.clipByValue(pred.x0, -1, 1) as tf.Tensor4D) : pred.x0;
+      x0 = tf.keep(xHat);
       eps = tf.keep(pred.eps);
-      const image = prior.decode(pred.x0);
+      const image = prior.decode(xHat);
       const norms = residualNorm(op, image);
-      return tf.sum(extra ? tf.add(norms, extra(pred.x0, image)) : norms);
+      return tf.sum(extra ? tf.add(norms, extra(xHat, image)) : norms);
     })(z) as tf.Tensor4D;
     if (!x0 || !eps) throw new Error('internal: the guided gradient did not evaluate the network');
     return { grad, x0, eps };
@@ -100,6 +112,8 @@ export interface GuidedSamplerConfig {
   samples: number;
   method: string;
   extra?: ExtraLoss;
+  /** Clip x_hat to [-1, 1]; the step then derives eps from the clipped x_hat. */
+  clipX0?: boolean;
 }
 
 /** The DPS loop shared with PSLD: prior step minus scale times the guided gradient, per level. */
@@ -126,14 +140,15 @@ export async function runGuidedSampler(
     for (let i = 0; i < times.length; i++) {
       ctx.signal?.throwIfAborted();
       const t = times[i] as number;
-      const s: TimeOrLevel = i + 1 < times.length ? (times[i + 1] as number) : gridLevel(times, -1);
+      const s: TimeOrLevel = i + 1 < times.length ? (times[i + 1] as number) : CLEAN;
       const z = state.get<tf.Tensor4D>('z');
       ctx.onCalls?.('gradient', 1);
-      const g = guidedGradient(prior, op, z, t, cfg.extra);
+      const g = guidedGradient(prior, op, z, t, cfg.extra, cfg.clipX0 ?? false);
       const std = ddimStepMeanStd(schedule, t, s, cfg.eta).std;
       const noise = std > 0 ? ctx.rng.normalTensor<tf.Tensor4D>(shape) : undefined;
       const next = tf.tidy(() => {
-        const prev = ddimStep(schedule, { zt: z, eps: g.eps, x0: g.x0, t, s, eta: cfg.eta, noise });
+        const eps = cfg.clipX0 ? undefined : g.eps;
+        const prev = ddimStep(schedule, { zt: z, eps, x0: g.x0, t, s, eta: cfg.eta, noise });
         return tf.sub(prev, tf.mul(g.grad, cfg.scale)) as tf.Tensor4D;
       });
       noise?.dispose();
@@ -164,6 +179,7 @@ export async function dps(
       eta: opts.eta ?? d.eta,
       samples: sampleCount(opts, 'DPS'),
       method: 'DPS',
+      clipX0: opts.clipX0 ?? prior.space === 'pixel',
     },
     ctx,
   );
