@@ -135,7 +135,7 @@ for (const backend of TEST_BACKENDS) {
         const lb = b < 0 ? CLEAN : level(schedule, grid[b] as number);
         if (b < a) {
           w = replace(w, la, rng2.normalArray(B * D));
-          const x0 = x0Of(w, la);
+          const x0 = x0Of(w, la).map(clip); // RePaint clips x_hat for pixel priors
           const noise = b >= 0 ? rng2.normalArray(B * D) : new Float32Array(B * D);
           w = w.map((v, i) => ancestral(v, x0[i] as number, la, lb, noise[i] as number));
         } else {

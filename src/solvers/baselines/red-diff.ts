@@ -20,7 +20,8 @@
  * sigma_x0 = 0 (q is a point mass), 1000 iterations (the paper's Table 5: 1000 calls), means taken
  * per sample and summed over the batch (the N samples are N independent fits that differ by their
  * noise draws), mu initialised at the pseudo-inverse A^+ y (the authors' H_pinv; encoded for latent
- * priors). The loss has no 1/sigma_y^2: the authors fold it into obsWeight.
+ * priors). The loss has no 1/sigma_y^2: the authors fold it into obsWeight; the Gaussian form
+ * sum_j (y - A x)_j^2 / (2 sigma_y^2) is obtained with obsWeight = m / sigma_y^2 (m entries of y).
  * Network calls: `steps` forward calls.
  */
 import * as tf from '@tensorflow/tfjs';

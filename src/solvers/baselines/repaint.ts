@@ -7,7 +7,8 @@
  *
  * Choices: tT = 256 levels (the paper's "256 steps"; RePaint's own configs use 250 respaced steps),
  * jump length 10, 10 resamplings, n_sample = 1 (their configs), the ancestral (DDPM / VE) reverse
- * step, one-level forward steps with fresh noise (their `undo`), the last step to the clean level.
+ * step, one-level forward steps with fresh noise (their `undo`), the last step to the clean level;
+ * pixel priors clip x_hat to [-1, 1] inside the step (their `clip_denoised: true`; option clipX0).
  * Network calls: the number of decreasing pairs of the sequence,
  *   tT + (jumpNSample - 1) * jumpLength * |{0, L, 2L, ... < tT - L}|,
  * e.g. 256 + 9 * 10 * 25 = 2506 for the defaults (schedule-grid.ts `reverseStepCount`).
@@ -40,6 +41,8 @@ export interface RepaintOptions extends CommonSolverOptions {
   jumpLength?: number;
   /** Resamplings per jump point (jump_n_sample), default 10. */
   resamplings?: number;
+  /** Clip x_hat to [-1, 1] in the reverse step (default: pixel priors only). */
+  clipX0?: boolean;
 }
 
 export const REPAINT_DEFAULTS = { steps: 256, jumpLength: 10, resamplings: 10 } as const;
@@ -57,6 +60,7 @@ export async function repaint(
   const jl = positiveInt(opts.jumpLength ?? REPAINT_DEFAULTS.jumpLength, 'jumpLength', method);
   const jn = positiveInt(opts.resamplings ?? REPAINT_DEFAULTS.resamplings, 'resamplings', method);
   const n = sampleCount(opts, method);
+  const clip = opts.clipX0 ?? prior.space === 'pixel';
   const schedule = prior.denoiser.schedule;
   const grid = timeGrid(schedule, tT);
   const seq = jumpSchedule(tT, jl, jn);
@@ -84,7 +88,10 @@ export async function repaint(
           ctx.onCalls?.('forward', 1);
           const pred = denoise(prior.denoiser, z, t);
           const noise = b >= 0 ? ctx.rng.normalTensor<tf.Tensor4D>(shape) : undefined;
-          const next = ancestralStep(schedule, { zt: z, x0: pred.x0, t, s: lb, noise }) as tf.Tensor4D;
+          const next = tf.tidy(() => {
+            const x0 = clip ? tf.clipByValue(pred.x0, -1, 1) : pred.x0;
+            return ancestralStep(schedule, { zt: z, x0, t, s: lb, noise }) as tf.Tensor4D;
+          });
           noise?.dispose();
           pred.eps.dispose();
           pred.x0.dispose();

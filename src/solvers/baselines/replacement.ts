@@ -13,6 +13,9 @@
  * VAE the encoder's receptive field mixes in the zeros of nearby missing pixels, so latent
  * replacement is only approximately consistent near the mask's edge; the decoded result is NOT
  * pasted with y in pixel space (the methods are compared as published).
+ *
+ * With measurement noise (sigma_y > 0) the replacement uses the noisy y as if it were clean: hard
+ * replacement has no notion of noise, so observed pixels end on the noisy observation.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MeasurementOperator } from '../../physics/operator.js';
