@@ -13,6 +13,9 @@ import encode from './encode.js';
 import decode from './decode.js';
 import schedule from './schedule.js';
 import sample from './sample.js';
+import posteriorFit from './posterior-fit.js';
+import ancestralSample from './ancestral-sample.js';
+import dpsRefine from './dps-refine.js';
 
 export const BUILTIN_NODES = [
   load,
@@ -27,6 +30,9 @@ export const BUILTIN_NODES = [
   decode,
   schedule,
   sample,
+  posteriorFit,
+  ancestralSample,
+  dpsRefine,
 ] as unknown as NodeDefinition<never>[];
 
 let registry: NodeRegistry | undefined;

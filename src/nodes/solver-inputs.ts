@@ -1,0 +1,69 @@
+/**
+ * Shared plumbing of the solver nodes: the prior a node runs against (class label and guidance
+ * applied), checks that the operator and the prior agree, and call counting.
+ */
+import type { NodeContext } from './define.js';
+import type { LoadedModel } from '../models/build.js';
+import type { DiffusionPrior, CallReporter } from '../solvers/prior.js';
+import type { MeasurementOperator } from '../physics/operator.js';
+import { expectModel } from './model-inputs.js';
+import { expectOperator } from '../physics/node-inputs.js';
+
+export interface SolverSetup {
+  model: LoadedModel;
+  prior: DiffusionPrior;
+  op: MeasurementOperator;
+  onCalls: CallReporter;
+}
+
+/** Guidance params every solver node declares. */
+export const guidanceParams = {
+  guidance: {
+    type: 'number',
+    default: 1,
+    description: 'classifier-free guidance scale when a label is wired (paper: 3 for class-conditional LDMs)',
+  },
+} as const;
+
+export function solverSetup(
+  inputs: Record<string, unknown>,
+  params: { guidance: number },
+  ctx: NodeContext,
+  opts: { space?: 'pixel' | 'latent' } = {},
+): SolverSetup {
+  const model = expectModel(inputs.model, ctx.nodeId);
+  if (!model.denoiser)
+    throw new Error(`node '${ctx.nodeId}': model '${model.name}' (${model.kind}) is not a diffusion prior`);
+  const op = expectOperator(inputs.operator, 'operator', ctx.nodeId);
+  const label = (inputs.label as number[] | undefined)?.[0];
+  if (label !== undefined && model.numClasses === undefined) {
+    throw new Error(
+      `node '${ctx.nodeId}': a label is wired but model '${model.name}' is not class-conditional`,
+    );
+  }
+  const prior = model.prior(label !== undefined ? { labels: label, guidance: params.guidance } : {});
+  if (opts.space && prior.space !== opts.space) {
+    throw new Error(
+      `node '${ctx.nodeId}': this solver needs a ${opts.space} prior but '${model.name}' is a ${prior.space} prior`,
+    );
+  }
+  const want = prior.imageShape.join('x');
+  const got = op.inputShape.join('x');
+  if (want !== got) {
+    throw new Error(
+      `node '${ctx.nodeId}': the measurement is of ${got} images but the prior '${model.name}' makes ${want} images`,
+    );
+  }
+  return { model, prior, op, onCalls: (kind, n = 1) => ctx.countCalls(kind, n) };
+}
+
+/** Input ports shared by the solver nodes. */
+export const solverInputs = {
+  model: { type: 'model', description: 'the diffusion prior' },
+  operator: { type: 'operator', description: 'the measurement A with its observation y' },
+  label: {
+    type: 'labels',
+    optional: true,
+    description: 'class label to condition on (class-conditional priors)',
+  },
+} as const;
