@@ -16,6 +16,7 @@ import sample from './sample.js';
 import posteriorFit from './posterior-fit.js';
 import ancestralSample from './ancestral-sample.js';
 import dpsRefine from './dps-refine.js';
+import { BASELINE_NODES } from './baselines.js';
 
 export const BUILTIN_NODES = [
   load,
@@ -33,6 +34,7 @@ export const BUILTIN_NODES = [
   posteriorFit,
   ancestralSample,
   dpsRefine,
+  ...(BASELINE_NODES as unknown as NodeDefinition[]),
 ] as unknown as NodeDefinition<never>[];
 
 let registry: NodeRegistry | undefined;
