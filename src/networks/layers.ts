@@ -281,20 +281,18 @@ const siluWithGrad = tf.customGrad(
 ) as (x: tf.Tensor) => tf.Tensor;
 
 /**
- * Nearest-neighbour 2x upsampling (F.interpolate(scale_factor=2, mode='nearest')), NHWC. Its
- * gradient (the sum over each 2x2 block) is given explicitly: tfjs has no Tile gradient for the
- * rank-6 tile used here.
+ * Nearest-neighbour 2x upsampling (F.interpolate(scale_factor=2, mode='nearest')), NHWC:
+ * out[2i + a, 2j + b] = in[i, j]. Forward by tfjs' resizeNearestNeighbor (without half-pixel
+ * centres it picks floor(dst / 2): the same values, 5x faster on wasm than a rank-6 tile); the
+ * gradient, the sum over each 2x2 block, as 4 * avgPool (3x faster than a rank-6 reshape-sum).
  */
 export const upsampleNearest2x: (x: tf.Tensor4D) => tf.Tensor4D = tf.customGrad(
   (input: tf.Tensor | tf.GradSaveFunc) => {
     const x = input as tf.Tensor4D;
-    const [n, h, w, c] = x.shape;
-    const value = tf.tidy(() => {
-      const wide = tf.tile(tf.reshape(x, [n, h, 1, w, 1, c]), [1, 1, 2, 1, 2, 1]);
-      return tf.reshape(wide, [n, 2 * h, 2 * w, c]) as tf.Tensor4D;
-    });
+    const [, h, w] = x.shape;
+    const value = tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w], false, false);
     const gradFunc = (dy: tf.Tensor): tf.Tensor =>
-      tf.tidy(() => tf.sum(tf.reshape(dy, [n, h, 2, w, 2, c]), [2, 4]));
+      tf.tidy(() => tf.mul(tf.avgPool(dy as tf.Tensor4D, 2, 2, 'valid'), 4));
     return { value, gradFunc };
   },
 ) as (x: tf.Tensor4D) => tf.Tensor4D;
