@@ -215,34 +215,44 @@ for (const backend of TEST_BACKENDS) {
     const prior = pixelGaussianPrior(schedule);
     const op = inpaintProblem(PIXEL_MASK);
     try {
-      const [steps, lambda, lr] = [4, 0.5, 0.1];
-      const out = await run((ctx) => redDiff(prior, op, { samples: B, steps, lambda, lr }, ctx));
-      assert.equal(out.leaked, 0);
-      const rng = new Rng(77);
-      const grid = timeGrid(schedule, steps);
-      // A^+ y = y for inpainting.
-      let mu = Array.from({ length: B * D }, (_, n) => Y[n % D] as number);
-      let m = new Array<number>(B * D).fill(0);
-      let v = new Array<number>(B * D).fill(0);
-      for (let it = 0; it < steps; it++) {
-        const lt = schedule.level(grid[steps - 1 - it] as number);
-        const w = lambda * (lt.sigma / lt.alpha);
-        const eps = rng.normalArray(B * D);
-        const g = mu.map((x, n) => {
-          const j = n % D;
-          const zt = lt.alpha * x + lt.sigma * (eps[n] as number);
-          const epsHat = (zt - lt.alpha * exactX0(PIXEL_DATA, j, zt, lt)) / lt.sigma;
-          const data = PIXEL_MASK[j] === 1 ? -((Y[j] as number) - x) / D : 0;
-          return (w * (epsHat - (eps[n] as number))) / D + data;
-        });
-        m = m.map((a, n) => 0.9 * a + 0.1 * (g[n] as number));
-        v = v.map((a, n) => 0.99 * a + 0.01 * (g[n] as number) ** 2);
-        const c1 = 1 - 0.9 ** (it + 1);
-        const c2 = 1 - 0.99 ** (it + 1);
-        mu = mu.map((x, n) => x - (lr * ((m[n] as number) / c1)) / (Math.sqrt((v[n] as number) / c2) + 1e-8));
+      for (const sigmaX0 of [0, 0.1]) {
+        const [steps, lambda, lr] = [4, 0.5, 0.1];
+        const out = await run((ctx) => redDiff(prior, op, { samples: B, steps, lambda, lr, sigmaX0 }, ctx));
+        assert.equal(out.leaked, 0);
+        const rng = new Rng(77);
+        const grid = timeGrid(schedule, steps);
+        // A^+ y = y for inpainting.
+        let mu = Array.from({ length: B * D }, (_, n) => Y[n % D] as number);
+        let m = new Array<number>(B * D).fill(0);
+        let v = new Array<number>(B * D).fill(0);
+        for (let it = 0; it < steps; it++) {
+          const lt = schedule.level(grid[steps - 1 - it] as number);
+          const w = lambda * (lt.sigma / lt.alpha);
+          // x0 = mu + sigmaX0 n0, n0 drawn first (only when sigmaX0 > 0).
+          const n0 = sigmaX0 > 0 ? rng.normalArray(B * D) : new Float32Array(B * D);
+          const eps = rng.normalArray(B * D);
+          const g = mu.map((m0, n) => {
+            const x = m0 + sigmaX0 * (n0[n] as number);
+            const j = n % D;
+            const zt = lt.alpha * x + lt.sigma * (eps[n] as number);
+            const epsHat = (zt - lt.alpha * exactX0(PIXEL_DATA, j, zt, lt)) / lt.sigma;
+            const data = PIXEL_MASK[j] === 1 ? -((Y[j] as number) - x) / D : 0;
+            return (w * (epsHat - (eps[n] as number))) / D + data;
+          });
+          m = m.map((a, n) => 0.9 * a + 0.1 * (g[n] as number));
+          v = v.map((a, n) => 0.99 * a + 0.01 * (g[n] as number) ** 2);
+          const c1 = 1 - 0.9 ** (it + 1);
+          const c2 = 1 - 0.99 ** (it + 1);
+          mu = mu.map(
+            (x, n) => x - (lr * ((m[n] as number) / c1)) / (Math.sqrt((v[n] as number) / c2) + 1e-8),
+          );
+        }
+        const ref = mu.map(clip);
+        assert.ok(
+          maxRelErr(out.values, ref) < 2e-3,
+          `RED-diff sigmaX0 ${sigmaX0}: ${maxRelErr(out.values, ref)}`,
+        );
       }
-      const ref = mu.map(clip);
-      assert.ok(maxRelErr(out.values, ref) < 2e-3, `RED-diff: ${maxRelErr(out.values, ref)}`);
     } finally {
       op.dispose();
     }

@@ -17,11 +17,14 @@
  * Choices (authors' code, NVlabs/RED-diff `algos/reddiff.py` and `_configs/algo/reddiff.yaml`,
  * with the paper's change of the prior weight): lambda = 50 (appendix E.2: "increased the prior
  * regularization weight from 0.25 to 50"), obsWeight = 1, Adam lr 0.1 with betas (0.9, 0.99),
- * sigma_x0 = 0 (q is a point mass), 1000 iterations (the paper's Table 5: 1000 calls), means taken
- * per sample and summed over the batch (the N samples are N independent fits that differ by their
- * noise draws), mu initialised at the pseudo-inverse A^+ y (the authors' H_pinv; encoded for latent
+ * sigma_x0 = 0 (q is a point mass; option sigmaX0), 1000 iterations (the paper's Table 5: 1000
+ * calls), means taken per sample and summed over the batch (the N samples are N independent fits
+ * that differ by their noise draws), mu initialised at the pseudo-inverse A^+ y (the authors' H_pinv; encoded for latent
  * priors). The loss has no 1/sigma_y^2: the authors fold it into obsWeight; the Gaussian form
  * sum_j (y - A x)_j^2 / (2 sigma_y^2) is obtained with obsWeight = m / sigma_y^2 (m entries of y).
+ * "RED-diff-V" follows METHOD.md / the brief (random times = the variational bound itself). The
+ * paper's appendix calls it "Red-Diff (Var)"; the authors' repository also has a variant that
+ * learns a std of q (`sds_var.py`, written for unconditional generation), which is not this.
  * Network calls: `steps` forward calls.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -53,6 +56,11 @@ export interface RedDiffOptions extends CommonSolverOptions {
   lr?: number;
   /** 'annealed' (RED-diff, default) or 'random' (RED-diff-V). */
   times?: 'annealed' | 'random';
+  /**
+   * Fixed std of q(x0) = N(mu, sigmaX0^2 I), the authors' `sigma_x0` (default 0: a point mass).
+   * With sigmaX0 > 0 both terms are evaluated at x0 = mu + sigmaX0 n (fresh n each iteration).
+   */
+  sigmaX0?: number;
 }
 
 export const RED_DIFF_DEFAULTS = {
@@ -61,6 +69,7 @@ export const RED_DIFF_DEFAULTS = {
   obsWeight: 1,
   lr: 0.1,
   times: 'annealed',
+  sigmaX0: 0,
 } as const;
 
 export async function redDiff(
@@ -76,6 +85,8 @@ export async function redDiff(
   const lambda = opts.lambda ?? RED_DIFF_DEFAULTS.lambda;
   const obsWeight = opts.obsWeight ?? RED_DIFF_DEFAULTS.obsWeight;
   const lr = opts.lr ?? RED_DIFF_DEFAULTS.lr;
+  const sigmaX0 = opts.sigmaX0 ?? RED_DIFF_DEFAULTS.sigmaX0;
+  if (!(sigmaX0 >= 0)) throw new Error(`${method}: sigmaX0 must be >= 0, got ${sigmaX0}`);
   const n = sampleCount(opts, method);
   const schedule = prior.denoiser.schedule;
   const grid = timeGrid(schedule, steps);
@@ -105,12 +116,23 @@ export async function redDiff(
         const { alpha, sigma } = schedule.level(t);
         const w = lambda * (sigma / alpha);
         const mu = state.get<tf.Tensor4D>('mu');
+        // x0 = mu + sigmaX0 n (the authors draw n before the diffusion noise).
+        if (sigmaX0 > 0) {
+          const n0 = ctx.rng.normalTensor<tf.Tensor4D>(shape);
+          state.set(
+            'x0',
+            tf.tidy(() => tf.add(mu, tf.mul(n0, sigmaX0)) as tf.Tensor4D),
+          );
+          n0.dispose();
+        }
+        const x0 = sigmaX0 > 0 ? state.get<tf.Tensor4D>('x0') : mu;
         const eps = ctx.rng.normalTensor<tf.Tensor4D>(shape);
-        const zt = tf.tidy(() => tf.add(tf.mul(mu, alpha), tf.mul(eps, sigma)) as tf.Tensor4D);
+        const zt = tf.tidy(() => tf.add(tf.mul(x0, alpha), tf.mul(eps, sigma)) as tf.Tensor4D);
         ctx.onCalls?.('forward', 1);
         const epsHat = prior.denoiser.predictEps(zt, t);
+        // d x0 / d mu = I: both gradients, taken at x0, are the gradients with respect to mu.
         const grad = tf.tidy(
-          () => tf.add(tf.mul(tf.sub(epsHat, eps), w / perSample), dataGrad(mu)) as tf.Tensor4D,
+          () => tf.add(tf.mul(tf.sub(epsHat, eps), w / perSample), dataGrad(x0)) as tf.Tensor4D,
         );
         zt.dispose();
         eps.dispose();
