@@ -21,6 +21,10 @@ test('every shipped pipeline and chain loads and passes the graph checks', async
       .filter((f) => f.endsWith('.yaml'))
       .map((f) => path.join('pipelines', f)),
     'examples/custom-node.yaml',
+    'examples/vipaint-ablation.yaml',
+    ...(await readdir(path.join(REPO, 'pipelines/baselines'))).map((f) =>
+      path.join('pipelines/baselines', f),
+    ),
   ];
   assert.ok(files.length >= 5);
   for (const f of files) {
@@ -29,15 +33,22 @@ test('every shipped pipeline and chain loads and passes the graph checks', async
   }
 });
 
+/** Point the shared input chain at the tiny model and three 16x16 RGB photos. */
+function tinyInputs(ldm: string): string[] {
+  return [
+    `input/prior.path=${ldm}`,
+    `input/images.path=${path.join(REPO, 'assets/images/64/c*.png')}`,
+    'input/images.size=16',
+    'input/images.channels=3',
+  ];
+}
+
 for (const name of ['ldm-sr4x', 'ldm-inpaint', 'ldm-deblur']) {
   test(`${name} runs on a model folder through the vipaint and evaluate chains`, async () => {
     const ldm = await writeTinyLdm(await tempDir());
     const plan = await loadPlan(path.join(REPO, `pipelines/${name}.yaml`), {
       overrides: [
-        `prior.path=${ldm}`,
-        'images=../assets/images/64/c*.png',
-        'size=16',
-        'channels=3',
+        ...tinyInputs(ldm),
         'samples=2',
         'iterations=2',
         'refineSteps=2',
@@ -60,3 +71,40 @@ for (const name of ['ldm-sr4x', 'ldm-inpaint', 'ldm-deblur']) {
     assert.equal(tf.memory().numTensors, before);
   });
 }
+
+const baselineSteps: Record<string, string[]> = {
+  'ldm-sr4x-dps': ['solver.steps=2'],
+  'ldm-sr4x-psld': ['solver.steps=2'],
+  'ldm-sr4x-red-diff': ['solver.steps=2'],
+  'ldm-sr4x-resample': ['solver.steps=4', 'solver.interval=2', 'solver.lookahead=1', 'solver.optSteps=2'],
+  'ldm-inpaint-blended': ['solver.steps=2'],
+  'ldm-inpaint-repaint': ['solver.steps=4', 'solver.jumpLength=2', 'solver.resamplings=2'],
+};
+
+test('the baseline pipelines run on a model folder through the shared chains', async () => {
+  const ldm = await writeTinyLdm(await tempDir());
+  const shipped = (await readdir(path.join(REPO, 'pipelines/baselines')))
+    .map((f) => f.replace(/\.yaml$/, ''))
+    .sort();
+  assert.deepEqual(shipped, Object.keys(baselineSteps).sort(), 'every baseline pipeline is exercised');
+  for (const [name, steps] of Object.entries(baselineSteps)) {
+    const plan = await loadPlan(path.join(REPO, `pipelines/baselines/${name}.yaml`), {
+      overrides: [...tinyInputs(ldm), 'samples=1', ...steps],
+    });
+    const { summary } = await runPlan(plan, { cache: false }).result;
+    assert.equal(Object.keys(summary.metrics['evaluate/score'] ?? {}).length, 3, name);
+    const calls = summary.nodes.solver?.calls;
+    assert.ok(calls && calls.forward + calls.gradient > 0, `${name} counts network calls`);
+  }
+});
+
+test('examples/vipaint-ablation.yaml: one fit feeds a guided and an unguided refinement', async () => {
+  const ldm = await writeTinyLdm(await tempDir());
+  const plan = await loadPlan(path.join(REPO, 'examples/vipaint-ablation.yaml'), {
+    overrides: [...tinyInputs(ldm), 'samples=2', 'iterations=2', 'refineSteps=2'],
+  });
+  const { summary } = await runPlan(plan, { cache: false }).result;
+  assert.equal(summary.nodes['vipaint/fit']?.executions, 3, 'fitted once per image');
+  assert.equal(Object.keys(summary.metrics['guided-eval/score'] ?? {}).length, 3);
+  assert.equal(Object.keys(summary.metrics['unguided-eval/score'] ?? {}).length, 3);
+});
