@@ -19,7 +19,11 @@ import { dps, guidedGradient } from '../../src/solvers/baselines/dps.js';
 import { psldGluingTerm } from '../../src/solvers/baselines/psld.js';
 import { redDiff } from '../../src/solvers/baselines/red-diff.js';
 import { copaint } from '../../src/solvers/baselines/copaint.js';
-import { resampleCallCounts, resampleConsistencySteps } from '../../src/solvers/baselines/resample.js';
+import {
+  resample,
+  resampleCallCounts,
+  resampleConsistencySteps,
+} from '../../src/solvers/baselines/resample.js';
 import { jumpSchedule, timeGrid } from '../../src/solvers/baselines/schedule-grid.js';
 import { exactX0, gaussianDenoiser, type GaussianData } from '../sampling/gaussian-prior.js';
 import { pixelPrior } from '../../src/solvers/prior.js';
@@ -370,6 +374,103 @@ for (const backend of TEST_BACKENDS) {
       maxRelErr(got, ref) < 1e-3,
       `PSLD gradient: ${maxRelErr(got, ref)} (${Array.from(got)} vs ${ref})`,
     );
+  });
+  test(`ReSample matches a float64 chain (DPS steps, look-ahead, both optimiser stages, resampling) [${backend}]`, async () => {
+    await useBackend(backend);
+    const schedule = vpDiscrete();
+    const prior = pixelGaussianPrior(schedule);
+    const op = inpaintProblem(PIXEL_MASK);
+    try {
+      const o = {
+        steps: 9,
+        interval: 2,
+        lookahead: 1,
+        optSteps: 3,
+        pixelLr: 0.05,
+        latentLr: 0.03,
+        gamma: 40,
+        dpsScale: 0.5,
+      };
+      const out = await run((ctx) => resample(prior, op, { ...o, samples: B }, ctx));
+      assert.equal(out.leaked, 0);
+      const stages = resampleConsistencySteps(o.steps, o.interval);
+      assert.deepEqual(stages, [
+        { i: 2, stage: 'pixel' },
+        { i: 4, stage: 'pixel' },
+        { i: 6, stage: 'latent' },
+      ]);
+      const rng = new Rng(77);
+      const times = timeGrid(schedule, o.steps).reverse();
+      const lv = (i: number): NoiseLevel => (i < times.length ? schedule.level(times[i] as number) : CLEAN);
+      const kOf = (l: NoiseLevel): number =>
+        (l.alpha * PIXEL_DATA.std ** 2) / (l.alpha ** 2 * PIXEL_DATA.std ** 2 + l.sigma ** 2);
+      // Adam (0.9, 0.999) on sum_b mean_j (y - A x)^2, identity decoder; stops below 1e-6 per sample.
+      const optimise = (x: number[], lr: number): number[] => {
+        let v = [...x];
+        let m1 = new Array<number>(v.length).fill(0);
+        let m2 = new Array<number>(v.length).fill(0);
+        for (let it = 0; it < o.optSteps; it++) {
+          const loss =
+            v.reduce(
+              (a, val, n) => a + (PIXEL_MASK[n % D] === 1 ? ((Y[n % D] as number) - val) ** 2 : 0),
+              0,
+            ) / D;
+          if (loss / B < 1e-6) break;
+          const g = v.map((val, n) =>
+            PIXEL_MASK[n % D] === 1 ? (-2 * ((Y[n % D] as number) - val)) / D : 0,
+          );
+          m1 = m1.map((a, n) => 0.9 * a + 0.1 * (g[n] as number));
+          m2 = m2.map((a, n) => 0.999 * a + 0.001 * (g[n] as number) ** 2);
+          const c1 = 1 - 0.9 ** (it + 1);
+          const c2 = 1 - 0.999 ** (it + 1);
+          v = v.map(
+            (val, n) => val - (lr * ((m1[n] as number) / c1)) / (Math.sqrt((m2[n] as number) / c2) + 1e-8),
+          );
+        }
+        return v;
+      };
+      let z = Array.from(rng.normalArray(B * D));
+      for (let i = 0; i < o.steps; i++) {
+        const [lt, ls] = [lv(i), lv(i + 1)];
+        // DPS step: DDIM (eta 0) minus 0.5 abar_t times the gradient of the residual norm.
+        const x0 = x0Of(z, lt);
+        const k = kOf(lt);
+        const norms = [0, 1].map((b) =>
+          Math.sqrt(
+            Array.from({ length: D }, (_, j) =>
+              PIXEL_MASK[j] === 1 ? ((x0[b * D + j] as number) - (Y[j] as number)) ** 2 : 0,
+            ).reduce((p, q) => p + q, 1e-20),
+          ),
+        );
+        z = z.map((v, n) => {
+          const j = n % D;
+          const grad =
+            PIXEL_MASK[j] === 1
+              ? (k * ((x0[n] as number) - (Y[j] as number))) / (norms[Math.floor(n / D)] as number)
+              : 0;
+          return ddim(v, x0[n] as number, lt, ls, 0, 0) - o.dpsScale * lt.alpha ** 2 * grad;
+        });
+        const stage = stages.find((c) => c.i === i)?.stage;
+        if (stage) {
+          // One look-ahead level: z0' = x_hat(z_s, s).
+          const z0 = x0Of(z, ls);
+          const opt = optimise(z0, stage === 'pixel' ? o.pixelLr : o.latentLr);
+          const [aT, aS] = [lt.alpha ** 2, ls.alpha ** 2];
+          const v = (o.gamma * (1 - aS) * (1 - aT / aS)) / (1 - aT);
+          const noise = rng.normalArray(B * D);
+          const std = Math.sqrt(1 / (1 / v + 1 / (1 - aS)));
+          z = z.map(
+            (zs, n) =>
+              (v * Math.sqrt(aS) * (opt[n] as number) + (1 - aS) * zs) / (v + 1 - aS) +
+              std * (noise[n] as number),
+          );
+        }
+      }
+      const ref = optimise(z, o.latentLr).map(clip);
+      assert.ok(maxRelErr(out.values, ref) < 2e-3, `ReSample: ${maxRelErr(out.values, ref)}`);
+    } finally {
+      op.dispose();
+    }
   });
 }
 
