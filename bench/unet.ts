@@ -20,7 +20,8 @@
  * wasm runs twice: with flow's default (Conv2d keeps a flipped copy of every kernel for the input
  * gradient) and without that cache (WeightStore.cacheFlippedKernels = false, the flip is redone on
  * every call). When a batch's input gradient does not fit, the largest batch that fits is searched
- * (bisection, one child per probe). One wasm input gradient at batch 1 is profiled per kernel.
+ * (bisection, one child per probe, 1 rep after a warm-up). One wasm forward and one input gradient at
+ * batch 1 are profiled per kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 import { spawn } from 'node:child_process';
@@ -171,15 +172,24 @@ async function profileCall(label: string, f: () => tf.Tensor): Promise<void> {
     m.set(key, e);
   };
   let total = 0;
+  let scopeMs = 0;
+  let scopes = 0;
   for (const k of info.kernels) {
     const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    // tf.customGrad / op scopes are recorded too, and their time includes the kernels inside them.
+    if (tf.getKernel(k.name, tf.getBackend()) === undefined) {
+      scopeMs += ms;
+      scopes += 1;
+      continue;
+    }
     total += ms;
     add(byName, k.name, ms);
     add(byShape, `${k.name} ${k.inputShapes.map((s) => (s ? `[${s.join(',')}]` : '-')).join(' ')}`, ms);
   }
   console.log(
-    `\nprofile, ${label}: ${info.kernels.length} kernel calls, ${total.toFixed(0)} ms in kernels` +
-      ` (call: wall ${wall.toFixed(0)} ms, process CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms)`,
+    `\nprofile, ${label}: ${info.kernels.length - scopes} kernel calls, ${total.toFixed(0)} ms in kernels` +
+      ` (call: wall ${wall.toFixed(0)} ms, process CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms;` +
+      ` ${scopes} scopes around kernels, ${scopeMs.toFixed(0)} ms, not counted again)`,
   );
   const top = (m: Map<string, KernelTotal>, n: number, width: number) => {
     for (const e of [...m.values()].sort((a, b) => b.ms - a.ms).slice(0, n)) {
@@ -378,7 +388,7 @@ async function main(): Promise<void> {
       console.log(
         `\nwasm input gradient does not fit at batch ${failed}: searching the largest batch in (${lo}, ${failed})`,
       );
-      const best = lo > 0 ? await largestFitting(lo, failed, reps, false) : undefined;
+      const best = lo > 0 ? await largestFitting(lo, failed, 1, false) : undefined;
       if (best) off.results.push(best);
       console.log(`largest batch whose wasm input gradient fits: ${best?.batch ?? lo}`);
     }
