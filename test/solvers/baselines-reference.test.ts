@@ -1,6 +1,6 @@
 /**
  * Step-by-step float64 references for Blended, RePaint, DPS (VP, EDM, with clipping), RED-diff
- * (with and without sigma_x0), CoPaint and ReSample on the exact Gaussian prior (4x4, 2 samples):
+ * (with and without sigma_x0), CoPaint(-TT) and ReSample on the exact Gaussian prior (4x4, 2 samples):
  * each reference is written here from the papers' update rules, draws the same standard normals
  * from an identically seeded Rng in the same order, and must reproduce the solver's samples
  * (float32) to 2e-4 relative to the largest value (RED-diff 5e-5, ReSample 1e-5; measured errors
@@ -264,45 +264,147 @@ for (const backend of TEST_BACKENDS) {
     }
   });
 
-  test(`CoPaint (fixed lr) matches a float64 chain [${backend}]`, async () => {
+  test(`CoPaint and CoPaint-TT (fixed lr) match float64 chains [${backend}]`, async () => {
     await useBackend(backend);
     const schedule = vpDiscrete();
     const prior = pixelGaussianPrior(schedule);
     const op = inpaintProblem(PIXEL_MASK);
     try {
-      const o = { steps: 3, gradSteps: 2, lr: 0.2, lrGrowth: 1.012, regCoef: 0.01 };
-      const out = await run((ctx) => copaint(prior, op, { ...o, samples: B, adaptiveLr: false }, ctx));
+      const o = {
+        steps: 4,
+        gradSteps: 2,
+        lr: 0.2,
+        lrGrowth: 1.012,
+        regCoef: 0.01,
+        jumpLength: 2,
+        jumpNSample: 2,
+      };
+      for (const timeTravel of [false, true]) {
+        const out = await run((ctx) =>
+          copaint(prior, op, { ...o, samples: B, adaptiveLr: false, timeTravel }, ctx),
+        );
+        assert.equal(out.leaked, 0);
+        const rng = new Rng(77);
+        const grid = timeGrid(schedule, o.steps);
+        const levelOf = (i: number): NoiseLevel => (i < 0 ? CLEAN : schedule.level(grid[i] as number));
+        const alpha0 = schedule.alpha(grid[0] as number);
+        // Plain: 3 2 1 0 -1; TT: RePaint's walk with one jump back of 2 levels at index 0.
+        const seq = timeTravel ? [3, 2, 1, 0, 1, 2, 1, 0, -1] : [3, 2, 1, 0, -1];
+        let z = Array.from(rng.normalArray(B * D));
+        let lr = o.lr;
+        let lastWasReverse = false;
+        // gradSteps plain gradient steps on ||m (y - clip(x0))||^2 + reg ||z - z_origin||^2.
+        const optimise = (zIn: number[], lt: NoiseLevel, lrHere: number): number[] => {
+          const k = (lt.alpha * PIXEL_DATA.std ** 2) / (lt.alpha ** 2 * PIXEL_DATA.std ** 2 + lt.sigma ** 2);
+          const origin = [...zIn];
+          let w = [...zIn];
+          for (let g = 0; g < o.gradSteps; g++) {
+            w = w.map((x, n) => {
+              const j = n % D;
+              const x0 = exactX0(PIXEL_DATA, j, x, lt);
+              const inside = Math.abs(x0) < 1 ? 1 : 0;
+              const data = PIXEL_MASK[j] === 1 ? -2 * ((Y[j] as number) - clip(x0)) * inside * k : 0;
+              return x - lrHere * (data + 2 * o.regCoef * (x - (origin[n] as number)));
+            });
+          }
+          return w;
+        };
+        for (let q = 1; q < seq.length; q++) {
+          const [a, b] = [seq[q - 1] as number, seq[q] as number];
+          const lt = levelOf(a);
+          const lrHere = lr * (lt.alpha / alpha0);
+          if (b < a) {
+            const ls = levelOf(b);
+            z = optimise(z, lt, lrHere).map((x, n) => {
+              const x0 = exactX0(PIXEL_DATA, n % D, x, lt);
+              const eps = (x - lt.alpha * x0) / lt.sigma;
+              // DDIM eta = 0 with the clipped x0 and the network's eps.
+              return ls.alpha * clip(x0) + ls.sigma * eps;
+            });
+            lr *= o.lrGrowth;
+            lastWasReverse = true;
+          } else {
+            // Optimise once more before the jump back, then noise one level up.
+            if (lastWasReverse) z = optimise(z, lt, lrHere);
+            const lb = levelOf(b);
+            const aTS = lb.alpha / lt.alpha;
+            const sd = Math.sqrt(lb.sigma ** 2 - aTS ** 2 * lt.sigma ** 2);
+            const noise = rng.normalArray(B * D);
+            z = z.map((x, n) => aTS * x + sd * (noise[n] as number));
+            lr /= o.lrGrowth;
+            lastWasReverse = false;
+          }
+        }
+        const ref = z.map(clip);
+        const err = maxRelErr(out.values, ref);
+        assert.ok(err < 2e-4, `CoPaint${timeTravel ? '-TT' : ''}: ${err}`);
+      }
+    } finally {
+      op.dispose();
+    }
+  });
+
+  test(`CoPaint with adaptive backtracking matches a float64 chain [${backend}]`, async () => {
+    await useBackend(backend);
+    const schedule = vpDiscrete();
+    const prior = pixelGaussianPrior(schedule);
+    const op = inpaintProblem(PIXEL_MASK);
+    try {
+      // A large lr so that backtracking (lr x 0.8 until the batch loss decreases) happens.
+      const o = { steps: 4, gradSteps: 2, lr: 6, lrGrowth: 1.012, regCoef: 0.01 };
+      const calls = { forward: 0, gradient: 0 };
+      const out = await run((ctx) =>
+        copaint(prior, op, { ...o, samples: B }, { ...ctx, onCalls: (k, n = 1) => (calls[k] += n) }),
+      );
       assert.equal(out.leaked, 0);
       const rng = new Rng(77);
       const grid = timeGrid(schedule, o.steps);
       const alpha0 = schedule.alpha(grid[0] as number);
       let z = Array.from(rng.normalArray(B * D));
       let lr = o.lr;
+      let evaluations = 0;
       for (let i = o.steps - 1; i >= 0; i--) {
         const lt = schedule.level(grid[i] as number);
         const ls = i > 0 ? schedule.level(grid[i - 1] as number) : CLEAN;
         const k = (lt.alpha * PIXEL_DATA.std ** 2) / (lt.alpha ** 2 * PIXEL_DATA.std ** 2 + lt.sigma ** 2);
-        const lrHere = lr * (lt.alpha / alpha0);
         const origin = [...z];
+        const loss = (w: number[]): number =>
+          w.reduce((acc, x, n) => {
+            const j = n % D;
+            const x0 = clip(exactX0(PIXEL_DATA, j, x, lt));
+            const data = PIXEL_MASK[j] === 1 ? ((Y[j] as number) - x0) ** 2 : 0;
+            return acc + data + o.regCoef * (x - (origin[n] as number)) ** 2;
+          }, 0);
+        let lrStep = lr * (lt.alpha / alpha0);
         for (let g = 0; g < o.gradSteps; g++) {
-          z = z.map((x, n) => {
+          const grad = z.map((x, n) => {
             const j = n % D;
             const x0 = exactX0(PIXEL_DATA, j, x, lt);
             const inside = Math.abs(x0) < 1 ? 1 : 0;
             const data = PIXEL_MASK[j] === 1 ? -2 * ((Y[j] as number) - clip(x0)) * inside * k : 0;
-            return x - lrHere * (data + 2 * o.regCoef * (x - (origin[n] as number)));
+            return data + 2 * o.regCoef * (x - (origin[n] as number));
           });
+          const before = loss(z);
+          for (let tries = 0; ; tries++) {
+            const next = z.map((x, n) => x - lrStep * (grad[n] as number));
+            evaluations++;
+            if (loss(next) <= before || tries >= 20) {
+              z = next;
+              break;
+            }
+            lrStep *= 0.8;
+          }
         }
         z = z.map((x, n) => {
           const x0 = exactX0(PIXEL_DATA, n % D, x, lt);
-          const eps = (x - lt.alpha * x0) / lt.sigma;
-          // DDIM eta = 0 with the clipped x0 and the network's eps.
-          return ls.alpha * clip(x0) + ls.sigma * eps;
+          return ls.alpha * clip(x0) + ls.sigma * ((x - lt.alpha * x0) / lt.sigma);
         });
         lr *= o.lrGrowth;
       }
+      assert.ok(evaluations > o.steps * o.gradSteps, 'the reference never backtracked');
+      assert.deepEqual(calls, { gradient: o.steps * o.gradSteps, forward: evaluations });
       const ref = z.map(clip);
-      assert.ok(maxRelErr(out.values, ref) < 2e-4, `CoPaint: ${maxRelErr(out.values, ref)}`);
+      assert.ok(maxRelErr(out.values, ref) < 2e-4, `CoPaint adaptive: ${maxRelErr(out.values, ref)}`);
     } finally {
       op.dispose();
     }
