@@ -130,6 +130,7 @@ export const BASELINE_NODES: NodeDefinition<never>[] = [
         enum: ['annealed', 'random'],
         description: "'annealed' (RED-diff, default) or 'random' (RED-diff-V)",
       },
+      sigmaX0: num('std of q(x0) around its mean (default 0: a point mass)', { minimum: 0 }),
     },
   ),
   baselineNode(
