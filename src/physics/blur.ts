@@ -9,10 +9,9 @@
  * Unlike DPS's scipy kernel, the Gaussian is not truncated at 4σ: every tap of the window is used.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { MeasurementOperator, OperatorSpec } from './operator.js';
 import type { Rng } from '../util/random.js';
 import { SeparableMap, zeroMatrix, type DenseMatrix } from './separable.js';
-import { addMeasurementNoise, checkImageShape, checkSigmaY } from './noise.js';
+import { SeparableOperator } from './separable-operator.js';
 
 export type BlurPadding = 'reflect' | 'zero';
 export const BLUR_PADDINGS: readonly BlurPadding[] = ['reflect', 'zero'];
@@ -72,35 +71,29 @@ export function convolutionMatrix(n: number, kernel: Float64Array, padding: Blur
   return m;
 }
 
-export class GaussianBlurOperator implements MeasurementOperator {
+export class GaussianBlurOperator extends SeparableOperator {
   readonly kind = 'blur';
-  readonly inputShape: readonly [number, number, number];
-  readonly outputShape: readonly [number, number, number];
-  readonly sigmaY: number;
   readonly size: number;
   readonly sigma: number;
   readonly padding: BlurPadding;
-  private readonly map: SeparableMap;
-  private observation: tf.Tensor4D | undefined;
 
   private constructor(config: GaussianBlurConfig) {
     const [h, w, c] = config.inputShape;
-    this.size = config.size ?? 61;
-    this.sigma = config.sigma ?? 3.0;
-    this.padding = config.padding ?? 'reflect';
-    if (!BLUR_PADDINGS.includes(this.padding)) {
-      throw new Error(
-        `blur: padding must be one of ${BLUR_PADDINGS.join(', ')}, got '${String(this.padding)}'`,
-      );
+    const size = config.size ?? 61;
+    const sigma = config.sigma ?? 3.0;
+    const padding = config.padding ?? 'reflect';
+    if (!BLUR_PADDINGS.includes(padding)) {
+      throw new Error(`blur: padding must be one of ${BLUR_PADDINGS.join(', ')}, got '${String(padding)}'`);
     }
-    this.sigmaY = checkSigmaY(config.sigmaY ?? 0, 'blur');
-    this.inputShape = [h, w, c];
-    this.outputShape = [h, w, c];
-    const kernel = gaussianKernel1d(this.size, this.sigma);
-    this.map = new SeparableMap(
-      convolutionMatrix(h, kernel, this.padding),
-      convolutionMatrix(w, kernel, this.padding),
+    const kernel = gaussianKernel1d(size, sigma);
+    const map = new SeparableMap(
+      convolutionMatrix(h, kernel, padding),
+      convolutionMatrix(w, kernel, padding),
     );
+    super([h, w, c], [h, w, c], config.sigmaY ?? 0, map, 'blur');
+    this.size = size;
+    this.sigma = sigma;
+    this.padding = padding;
   }
 
   /** Measure a clean image (batch 1): y = A(x) + sigmaY·n, noise from `rng`. */
@@ -109,61 +102,20 @@ export class GaussianBlurOperator implements MeasurementOperator {
     options: Omit<GaussianBlurConfig, 'inputShape'>,
     rng: Rng,
   ): GaussianBlurOperator {
-    if (xTrue.shape[0] !== 1)
-      throw new Error(`blur: the true image must have batch 1, got ${xTrue.shape[0]}`);
     const [, h, w, c] = xTrue.shape;
     const op = new GaussianBlurOperator({ ...options, inputShape: [h, w, c] });
-    op.observation = tf.keep(tf.tidy(() => addMeasurementNoise(op.forward(xTrue), op.sigmaY, rng)));
+    op.observe(xTrue, rng);
     return op;
   }
 
   /** Rebuild from a stored observation y (batch 1). */
   static fromObservation(config: GaussianBlurConfig, y: tf.Tensor4D): GaussianBlurOperator {
     const op = new GaussianBlurOperator(config);
-    try {
-      checkImageShape(y, op.outputShape, 'blur observation');
-      if (y.shape[0] !== 1) throw new Error(`blur: the observation must have batch 1, got ${y.shape[0]}`);
-    } catch (e) {
-      op.dispose();
-      throw e;
-    }
-    op.observation = tf.keep(tf.clone(y));
+    op.adoptObservation(y);
     return op;
   }
 
-  get y(): tf.Tensor4D {
-    if (!this.observation) throw new Error('blur: operator has been disposed');
-    return this.observation;
-  }
-
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    checkImageShape(x, this.inputShape, 'blur forward');
-    return this.map.apply(x);
-  }
-
-  adjoint(y: tf.Tensor4D): tf.Tensor4D {
-    checkImageShape(y, this.outputShape, 'blur adjoint');
-    return this.map.applyAdjoint(y);
-  }
-
-  /** Spec tensors are this operator's own (not copies): do not dispose them. */
-  toSpec(): OperatorSpec {
-    return {
-      kind: this.kind,
-      params: {
-        size: this.size,
-        sigma: this.sigma,
-        padding: this.padding,
-        sigmaY: this.sigmaY,
-        inputShape: [...this.inputShape],
-      },
-      tensors: { y: this.y },
-    };
-  }
-
-  dispose(): void {
-    this.map.dispose();
-    this.observation?.dispose();
-    this.observation = undefined;
+  protected specParams(): Record<string, unknown> {
+    return { size: this.size, sigma: this.sigma, padding: this.padding };
   }
 }

@@ -4,11 +4,10 @@
  * pair of 1-D resampling matrices, so A^T is exact.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { MeasurementOperator, OperatorSpec } from './operator.js';
 import type { Rng } from '../util/random.js';
 import { bicubicDownsampleMatrix } from './bicubic.js';
 import { SeparableMap } from './separable.js';
-import { addMeasurementNoise, checkImageShape, checkSigmaY } from './noise.js';
+import { SeparableOperator } from './separable-operator.js';
 
 export interface SuperResolutionConfig {
   /** Shape of one high-resolution image [H, W, C]; H and W must be divisible by `factor`. */
@@ -18,14 +17,9 @@ export interface SuperResolutionConfig {
   sigmaY?: number;
 }
 
-export class SuperResolutionOperator implements MeasurementOperator {
+export class SuperResolutionOperator extends SeparableOperator {
   readonly kind = 'sr';
-  readonly inputShape: readonly [number, number, number];
-  readonly outputShape: readonly [number, number, number];
-  readonly sigmaY: number;
   readonly factor: number;
-  private readonly map: SeparableMap;
-  private observation: tf.Tensor4D | undefined;
 
   private constructor(config: SuperResolutionConfig) {
     const [h, w, c] = config.inputShape;
@@ -34,11 +28,9 @@ export class SuperResolutionOperator implements MeasurementOperator {
     if (h % f !== 0 || w % f !== 0) {
       throw new Error(`sr: image size ${h}x${w} is not divisible by the factor ${f}`);
     }
+    const map = new SeparableMap(bicubicDownsampleMatrix(h, h / f), bicubicDownsampleMatrix(w, w / f));
+    super([h, w, c], [h / f, w / f, c], config.sigmaY ?? 0, map, 'sr');
     this.factor = f;
-    this.sigmaY = checkSigmaY(config.sigmaY ?? 0, 'sr');
-    this.inputShape = [h, w, c];
-    this.outputShape = [h / f, w / f, c];
-    this.map = new SeparableMap(bicubicDownsampleMatrix(h, h / f), bicubicDownsampleMatrix(w, w / f));
   }
 
   /** Measure a clean image (batch 1): y = A(x) + sigmaY·n, noise from `rng`. */
@@ -47,54 +39,20 @@ export class SuperResolutionOperator implements MeasurementOperator {
     options: { factor: number; sigmaY?: number },
     rng: Rng,
   ): SuperResolutionOperator {
-    if (xTrue.shape[0] !== 1) throw new Error(`sr: the true image must have batch 1, got ${xTrue.shape[0]}`);
     const [, h, w, c] = xTrue.shape;
     const op = new SuperResolutionOperator({ ...options, inputShape: [h, w, c] });
-    op.observation = tf.keep(tf.tidy(() => addMeasurementNoise(op.forward(xTrue), op.sigmaY, rng)));
+    op.observe(xTrue, rng);
     return op;
   }
 
   /** Rebuild from a stored observation y (batch 1). */
   static fromObservation(config: SuperResolutionConfig, y: tf.Tensor4D): SuperResolutionOperator {
     const op = new SuperResolutionOperator(config);
-    try {
-      checkImageShape(y, op.outputShape, 'sr observation');
-      if (y.shape[0] !== 1) throw new Error(`sr: the observation must have batch 1, got ${y.shape[0]}`);
-    } catch (e) {
-      op.dispose();
-      throw e;
-    }
-    op.observation = tf.keep(tf.clone(y));
+    op.adoptObservation(y);
     return op;
   }
 
-  get y(): tf.Tensor4D {
-    if (!this.observation) throw new Error('sr: operator has been disposed');
-    return this.observation;
-  }
-
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    checkImageShape(x, this.inputShape, 'sr forward');
-    return this.map.apply(x);
-  }
-
-  adjoint(y: tf.Tensor4D): tf.Tensor4D {
-    checkImageShape(y, this.outputShape, 'sr adjoint');
-    return this.map.applyAdjoint(y);
-  }
-
-  /** Spec tensors are this operator's own (not copies): do not dispose them. */
-  toSpec(): OperatorSpec {
-    return {
-      kind: this.kind,
-      params: { factor: this.factor, sigmaY: this.sigmaY, inputShape: [...this.inputShape] },
-      tensors: { y: this.y },
-    };
-  }
-
-  dispose(): void {
-    this.map.dispose();
-    this.observation?.dispose();
-    this.observation = undefined;
+  protected specParams(): Record<string, unknown> {
+    return { factor: this.factor };
   }
 }
