@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { defineNode } from './define.js';
 import { Rng } from '../util/random.js';
 import { BLUR_PADDINGS, GaussianBlurOperator, type BlurPadding } from '../physics/blur.js';
-import { expectImage, nodeError } from '../physics/node-inputs.js';
+import { expectImage, nodeError, SIGMA_Y_PARAM } from '../physics/node-inputs.js';
 
 export interface MeasureBlurParams {
   size: number;
@@ -39,12 +39,7 @@ export default defineNode<MeasureBlurParams>({
         default: 'reflect',
         description: "reflect: mirror without repeating the edge (PyTorch F.pad 'reflect'); zero",
       },
-      sigmaY: {
-        type: 'number',
-        minimum: 0,
-        default: 0,
-        description: 'Std of the Gaussian measurement noise',
-      },
+      sigmaY: SIGMA_Y_PARAM,
     },
     additionalProperties: false,
   },

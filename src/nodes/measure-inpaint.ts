@@ -15,7 +15,7 @@ import {
   maskToTensor,
   type MaskKind,
 } from '../physics/masks.js';
-import { checkMaskCoverage, expectImage, nodeError } from '../physics/node-inputs.js';
+import { checkMaskCoverage, expectImage, nodeError, SIGMA_Y_PARAM } from '../physics/node-inputs.js';
 import { fileDigest } from '../io/digest.js';
 
 export interface MeasureInpaintParams {
@@ -61,12 +61,7 @@ export default defineNode<MeasureInpaintParams>({
         default: false,
         description: 'Swap observed and missing (for files: black = observed)',
       },
-      sigmaY: {
-        type: 'number',
-        minimum: 0,
-        default: 0,
-        description: 'Std of the Gaussian measurement noise',
-      },
+      sigmaY: SIGMA_Y_PARAM,
       baseDir: {
         type: 'string',
         description:

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { defineNode } from './define.js';
 import { Rng } from '../util/random.js';
 import { SuperResolutionOperator } from '../physics/sr.js';
-import { expectImage, nodeError } from '../physics/node-inputs.js';
+import { expectImage, nodeError, SIGMA_Y_PARAM } from '../physics/node-inputs.js';
 
 export interface MeasureSrParams {
   factor: number;
@@ -27,12 +27,7 @@ export default defineNode<MeasureSrParams>({
     type: 'object',
     properties: {
       factor: { type: 'integer', minimum: 2, default: 4, description: 'Downsampling factor' },
-      sigmaY: {
-        type: 'number',
-        minimum: 0,
-        default: 0,
-        description: 'Std of the Gaussian measurement noise',
-      },
+      sigmaY: SIGMA_Y_PARAM,
     },
     additionalProperties: false,
   },

@@ -73,3 +73,11 @@ export function nodeError(nodeId: string, e: unknown): Error {
   const msg = e instanceof Error ? e.message : String(e);
   return new Error(`node '${nodeId}': ${msg.split('\n')[0]}`, { cause: e });
 }
+
+/** The `sigmaY` param every measurement node declares. */
+export const SIGMA_Y_PARAM = {
+  type: 'number',
+  minimum: 0,
+  default: 0,
+  description: 'Std of the Gaussian measurement noise',
+} as const;
