@@ -1,7 +1,7 @@
 /** The `flow` command line: run, validate, graph, nodes, cache. */
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { loadPlan } from '../graph/plan.js';
+import { loadPlan, type Plan } from '../graph/plan.js';
 import { toDot, toMermaid } from '../graph/graph.js';
 import { AbortedError, FlowError } from '../graph/errors.js';
 import { runPlan } from '../runtime/execute.js';
@@ -110,6 +110,7 @@ export async function main(argv: string[]): Promise<number> {
       .description('check a pipeline without running it'),
   ).action(async (file: string, o: CommonOpts) => {
     const plan = await loadPlan(file, { overrides: o.set, seed: o.seed });
+    await checkReferencedFiles(plan);
     process.stdout.write(`${plan.file}: ok (${plan.nodes.size} nodes, ${plan.graph.size} edges)\n`);
   });
 
@@ -230,6 +231,24 @@ export async function main(argv: string[]): Promise<number> {
     exitCode = reportError(e, debug);
   }
   return exitCode;
+}
+
+/**
+ * What the graph checks cannot see: files that nodes key their cache on (model folders, mask
+ * files) must exist and be readable. Computing each node's extra cache key checks exactly that.
+ */
+async function checkReferencedFiles(plan: Plan): Promise<void> {
+  for (const n of plan.nodes.values()) {
+    if (!n.def.cacheKey) continue;
+    try {
+      await n.def.cacheKey(n.params as never, { baseDir: n.baseDir });
+    } catch (e) {
+      throw new FlowError(
+        `node '${n.id}' (${n.type}): ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
+        n.loc,
+      );
+    }
+  }
 }
 
 function reportError(e: unknown, debug: boolean): number {
