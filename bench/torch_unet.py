@@ -4,6 +4,7 @@ Run by bench/unet.ts (or by hand):
   /usr/bin/python3 bench/torch_unet.py '<json>'
 with <json> = {"config": {...UNetModel kwargs...}, "size": 16, "batches": [1, 10], "reps": 3,
                "threads": [1, 2]}
+Run once per thread count (bench/unet.ts sets OMP_NUM_THREADS and OPENBLAS_NUM_THREADS to match).
 Prints one JSON object on stdout: torch version, BLAS, parameter count, and per
 (threads, batch) the median wall and process-CPU milliseconds of
   forward:   model(x, t) under torch.no_grad()

@@ -59,7 +59,8 @@ interface ChildSpec {
   batches: number[];
   passes: Pass[];
   reps: number;
-  profile: boolean;
+  /** Passes to profile per kernel, at the first batch in `batches` (after its measurements). */
+  profile: Pass[];
 }
 
 // ---------------------------------------------------------------- child: measure one configuration
@@ -189,7 +190,8 @@ async function profileCall(label: string, f: () => tf.Tensor): Promise<void> {
   console.log(
     `\nprofile, ${label}: ${info.kernels.length - scopes} kernel calls, ${total.toFixed(0)} ms in kernels` +
       ` (call: wall ${wall.toFixed(0)} ms, process CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms;` +
-      ` ${scopes} scopes around kernels, ${scopeMs.toFixed(0)} ms, not counted again)`,
+      ` ${scopes} scopes around kernels, ${scopeMs.toFixed(0)} ms, not counted again);` +
+      ` peak tensor memory ${(info.peakBytes / 2 ** 30).toFixed(2)} GiB, ${(info.newBytes / 2 ** 30).toFixed(2)} GiB left`,
   );
   const top = (m: Map<string, KernelTotal>, n: number, width: number) => {
     for (const e of [...m.values()].sort((a, b) => b.ms - a.ms).slice(0, n)) {
@@ -203,6 +205,36 @@ async function profileCall(label: string, f: () => tf.Tensor): Promise<void> {
   top(byName, 12, 22);
   console.log(' by kernel and input shapes:');
   top(byShape, 10, 62);
+}
+
+/**
+ * What one input-gradient step costs per 3x3x768x768 kernel (the level-4 and middle convolutions,
+ * at 1x1 to 2x2 resolution, hold most parameters): flipping the kernel with tf.reverse (what
+ * Conv2d does without its cache), the same reordering as 9 contiguous slices + concat, the in/out
+ * transpose, and XNNPACK's packing of a filter it has not seen (conv with a fresh copy vs a cached
+ * filter), all at the 3x3 padded input of the 1x1 level. CPU ms, median of 3 after a warm-up.
+ */
+function flipCosts(): void {
+  const w = new Rng(5).normalTensor<tf.Tensor4D>([3, 3, 768, 768]);
+  const x = new Rng(6).normalTensor<tf.Tensor4D>([1, 3, 3, 768]);
+  const nineSlices = () =>
+    tf.tidy(() => {
+      const rows = tf.reshape(w, [9, 768 * 768]);
+      const parts = Array.from({ length: 9 }, (_, k) => tf.slice(rows, [8 - k, 0], [1, 768 * 768]));
+      return tf.reshape(tf.concat(parts, 0), [3, 3, 768, 768]);
+    });
+  const cases: [string, () => tf.Tensor][] = [
+    ['tf.reverse(w, [0, 1])', () => tf.reverse(w, [0, 1])],
+    ['9 contiguous slices + concat', nineSlices],
+    ['transpose [0, 1, 3, 2]', () => tf.transpose(w, [0, 1, 3, 2])],
+    ['copy of w (tf.clone)', () => tf.clone(w)],
+    ['conv2d, cached filter', () => tf.conv2d(x, w, 1, 'valid')],
+    ['conv2d, fresh copy of filter', () => tf.tidy(() => tf.conv2d(x, tf.clone(w), 1, 'valid'))],
+  ];
+  console.log('\nper-kernel costs of the flipped-kernel input gradient, 3x3x768x768 (CPU ms, median of 3):');
+  for (const [label, f] of cases)
+    console.log(`  ${label.padEnd(30)} ${fmt(timeMedian(3, true, f).cpu).padStart(7)}`);
+  tf.dispose([w, x]);
 }
 
 async function runChild(spec: ChildSpec): Promise<void> {
@@ -229,9 +261,14 @@ async function runChild(spec: ChildSpec): Promise<void> {
       console.log(RESULT_TAG + JSON.stringify(m));
       if (m.error !== undefined) return; // the wasm module may be unusable now
     }
-    if (spec.profile && batch === 1) {
-      await profileCall(`${spec.backend} forward, batch 1`, () => net.forward(inputs.x, inputs.t));
-      await profileCall(`${spec.backend} input gradient, batch 1`, () => inputGradient(net, inputs));
+    if (batch === spec.batches[0]) {
+      for (const pass of spec.profile) {
+        await profileCall(
+          `${spec.backend} ${pass === 'forward' ? 'forward' : 'input gradient'}, batch ${batch}`,
+          () => (pass === 'forward' ? net.forward(inputs.x, inputs.t) : inputGradient(net, inputs)),
+        );
+      }
+      if (spec.profile.length > 0 && spec.backend === 'wasm') flipCosts();
     }
     tf.dispose([inputs.x, inputs.t, inputs.r]);
   }
@@ -304,26 +341,34 @@ interface TorchOut {
   results: Record<string, Record<Pass, Timing>>;
 }
 
-function benchTorch(
+/**
+ * One PyTorch process per thread count, with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set too:
+ * torch.set_num_threads governs oneDNN's OpenMP pool, but OpenBLAS (the attention and Linear
+ * matrix products) keeps its own pthread pool, sized by its variable when the library loads.
+ */
+async function benchTorch(
   config: OpenAIUNetConfig,
   batches: number[],
   reps: number,
   threads: number[],
 ): Promise<TorchOut | string> {
   const script = fileURLToPath(new URL('./torch_unet.py', import.meta.url));
-  const proc = spawn('/usr/bin/python3', [
-    script,
-    JSON.stringify({ config, size: SIZE, batches, reps, threads }),
-  ]);
-  let out = '';
-  let err = '';
-  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve) => {
-    proc.on('close', (code) =>
-      resolve(code === 0 ? (JSON.parse(out) as TorchOut) : `python failed: ${err.trim().split('\n').pop()}`),
-    );
-  });
+  let merged: TorchOut | undefined;
+  for (const th of threads) {
+    const env = { ...process.env, OMP_NUM_THREADS: String(th), OPENBLAS_NUM_THREADS: String(th) };
+    const arg = JSON.stringify({ config, size: SIZE, batches, reps, threads: [th] });
+    const proc = spawn('/usr/bin/python3', [script, arg], { env });
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => proc.on('close', resolve));
+    if (code !== 0) return `python (${th} threads) failed: ${err.trim().split('\n').pop()}`;
+    const r = JSON.parse(out) as TorchOut;
+    if (merged) Object.assign(merged.results, r.results);
+    else merged = r;
+  }
+  return merged ?? 'no thread counts given';
 }
 
 /** Largest batch in (lo, hi) whose input gradient fits, given that lo fits and hi does not. */
@@ -342,7 +387,7 @@ async function largestFitting(
       batches: [mid],
       passes: ['inputGrad'],
       reps,
-      profile: false,
+      profile: [],
     });
     const m = results.find((r) => r.pass === 'inputGrad' && r.timing);
     if (m) {
@@ -376,9 +421,13 @@ async function main(): Promise<void> {
   const rows = new Map<string, Measurement[]>(); // column -> measurements
   if (backends.includes('wasm')) {
     const all = { backend: 'wasm' as const, batches, passes: ['forward', 'inputGrad'] as Pass[], reps };
-    const on = await child({ ...all, flipCache: true, batches: [1], profile: false });
+    const on = await child({ ...all, flipCache: true, batches: [1], profile: [] });
     rows.set('wasm cache on', on.results);
-    const off = await child({ ...all, flipCache: false, profile: !args.includes('--no-profile') });
+    const off = await child({
+      ...all,
+      flipCache: false,
+      profile: args.includes('--no-profile') ? [] : ['forward', 'inputGrad'],
+    });
     rows.set('wasm', off.results);
     loads.push(loadavg()[0] as number);
     const fits = off.results.filter((m) => m.pass === 'inputGrad' && m.timing).map((m) => m.batch);
@@ -400,7 +449,7 @@ async function main(): Promise<void> {
       batches: [1],
       passes: ['forward', 'inputGrad'],
       reps: 1,
-      profile: false,
+      profile: [],
     });
     rows.set('tfjs-cpu', cpu.results);
     loads.push(loadavg()[0] as number);
