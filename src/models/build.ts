@@ -21,6 +21,7 @@ import { VQModel } from '../networks/vq-model.js';
 import { ddConfigFromOfficial } from '../networks/autoencoder-blocks.js';
 import { makeDenoiser, type Denoiser, type RawNetwork } from '../networks/denoiser.js';
 import { withGuidance } from '../networks/guidance.js';
+import { Classifier, type ClassifierConfig } from '../networks/classifier.js';
 import { createSchedule, type ScheduleSpec } from '../schedules/index.js';
 import type { DiffusionPrior } from '../solvers/prior.js';
 
@@ -52,6 +53,8 @@ export interface LoadedModel {
   /** The unguided denoiser (diffusion models). */
   readonly denoiser?: Denoiser;
   readonly autoencoder?: Autoencoder;
+  /** Classifier models: logits and penultimate features of images in [-1, 1]. */
+  readonly classifier?: Classifier;
   /** The solver-facing prior, optionally class-conditioned with guidance. */
   prior(options?: PriorOptions): DiffusionPrior;
   dispose(): void;
@@ -171,7 +174,17 @@ export function buildModel(folder: ModelFolder): LoadedModel {
     if (e instanceof ModelBuildError) throw e;
     throw new ModelBuildError(`${path.join(folder.dir, 'model.yaml')}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (m.kind === 'classifier') fail(folder, 'classifier models are built by src/networks/classifier.ts (not yet wired here)');
+  let classifier: Classifier | undefined;
+  if (m.kind === 'classifier') {
+    if (m.architecture.type !== 'classifier-cnn') fail(folder, `a classifier's architecture must be 'classifier-cnn'`);
+    try {
+      classifier = Classifier.load(networkTensors(folder), m.architecture.config as unknown as ClassifierConfig);
+    } catch (e) {
+      fail(folder, e instanceof Error ? e.message : String(e));
+    }
+    const c = classifier;
+    disposers.push(() => c.dispose());
+  }
   const imageShape = m.dataShape;
   return {
     name: m.name,
@@ -183,6 +196,7 @@ export function buildModel(folder: ModelFolder): LoadedModel {
     classNames: m.classes?.names,
     denoiser,
     autoencoder,
+    classifier,
     prior(options: PriorOptions = {}): DiffusionPrior {
       if (!denoiser) throw new ModelBuildError(`model '${m.name}' (${m.kind}) is not a diffusion prior`);
       const guided =

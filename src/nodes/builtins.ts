@@ -17,6 +17,7 @@ import posteriorFit from './posterior-fit.js';
 import ancestralSample from './ancestral-sample.js';
 import dpsRefine from './dps-refine.js';
 import { BASELINE_NODES } from './baselines.js';
+import classify from './classify.js';
 
 export const BUILTIN_NODES = [
   load,
@@ -34,6 +35,7 @@ export const BUILTIN_NODES = [
   posteriorFit,
   ancestralSample,
   dpsRefine,
+  classify,
   ...(BASELINE_NODES as unknown as NodeDefinition[]),
 ] as unknown as NodeDefinition<never>[];
 
