@@ -53,6 +53,8 @@ def main():
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss", choices=["l1", "l2"], default="l1",
+                   help="reconstruction term: summed |x - x_hat| (CompVis) or summed squared error (PSNR fine-tuning)")
     args = p.parse_args()
     set_threads(args)
     xtr, _ = load_tensors("train")
@@ -70,13 +72,15 @@ def main():
         x = xtr[idx]
         post = model.encode(x)
         z = post.sample(torch.randn(post.mean.shape, generator=g))
-        rec = (x - model.decode(z)).abs().flatten(1).sum(1).mean()
+        diff = x - model.decode(z)
+        rec = (diff.abs() if args.loss == "l1" else diff.square()).flatten(1).sum(1).mean()
         kl = kl_sum(post).mean()
         loss = rec + KL_WEIGHT * kl
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return {"loss": loss.item(), "l1": rec.item() / x[0].numel(), "kl": kl.item()}
+        return {"loss": loss.item(), "l1": diff.abs().mean().item(), "mse": diff.square().mean().item(),
+                "kl": kl.item()}
 
     done = trainer.run(step_fn, args.steps, log_every=25)
     model.eval()

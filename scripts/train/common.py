@@ -179,7 +179,10 @@ class Trainer:
                 row = {"step": self.step, "minutes": round(self.elapsed / 60, 3)}
                 row.update({k: v / n_acc for k, v in acc.items()})
                 if writer is None:
-                    writer = csv.DictWriter(fh, fieldnames=list(row.keys()))
+                    fields = list(row.keys())
+                    if not new_file:
+                        fields = self._merge_csv_header(fh, fields)
+                    writer = csv.DictWriter(fh, fieldnames=fields, restval="")
                     if new_file:
                         writer.writeheader()
                 writer.writerow(row)
@@ -194,6 +197,22 @@ class Trainer:
         self.save()
         log(f"{self.name}: chunk done at step {self.step}/{total_steps}, {self.elapsed / 60:.1f} min trained")
         return self.step >= total_steps
+
+    def _merge_csv_header(self, fh, fields):
+        """A resumed chunk may log new columns: rewrite loss.csv with the union header (old rows keep
+        empty cells for the new columns) so every row stays aligned with the header."""
+        fh.flush()
+        with open(self.csv_path, newline="") as f:
+            rows = list(csv.DictReader(f))
+            f.seek(0)
+            old = next(csv.reader(f), [])
+        merged = old + [k for k in fields if k not in old]
+        if merged != old:
+            with open(self.csv_path, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=merged, restval="")
+                w.writeheader()
+                w.writerows(rows)
+        return merged
 
     def export_state(self):
         """The weights to ship: EMA if kept, else the raw model."""
