@@ -10,13 +10,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import load, { type LoadParams } from '../../src/nodes/load.js';
 import type { ItemDescriptor } from '../../src/nodes/define.js';
 import { createAjv } from '../../src/graph/ajv.js';
+import { loadPlan } from '../../src/graph/plan.js';
+import { runPlan } from '../../src/runtime/execute.js';
+import { StageCache } from '../../src/runtime/cache.js';
 import {
   FASHION_CLASSES,
   fashionItems,
@@ -255,3 +259,28 @@ test(
     assert.deepEqual(counts, new Array<number>(10).fill(1000));
   },
 );
+
+test('a pipeline streams fashion-mnist:test[0:4] items; labels survive the stage cache on a re-run', async () => {
+  await useBackend('wasm');
+  const dir = await mkdtemp(join(tmpdir(), 'fashion-pipe-'));
+  await writeFile(
+    join(dir, 'p.yaml'),
+    'version: 1\nname: fashion\nnodes:\n  src:\n    type: load\n    params: { path: "fashion-mnist:test[0:4]" }\n',
+  );
+  const plan = await loadPlan(join(dir, 'p.yaml'));
+  const cache = new StageCache();
+  const expected = [0, 1, 2, 3].map((i) => shippedLabels[`test-000${i}`] as number);
+  for (let run = 0; run < 2; run++) {
+    const { outputs } = await runPlan(plan, { cache, keep: ['src.image', 'src.label'] }).result;
+    const labels = outputs['src.label'] as Map<string, number[]>;
+    assert.deepEqual([...labels.keys()], ['test-00000', 'test-00001', 'test-00002', 'test-00003']);
+    assert.deepEqual(
+      [...labels.values()].map((l) => l[0]),
+      expected,
+      `run ${run}`,
+    );
+    const images = [...(outputs['src.image'] as Map<string, tf.Tensor4D>).values()];
+    assert.deepEqual(await (images[2] as tf.Tensor4D).data(), fashionToModelSpace(await shippedRaw(2)));
+    tf.dispose(images);
+  }
+});
