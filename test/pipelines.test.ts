@@ -108,3 +108,26 @@ test('examples/vipaint-ablation.yaml: one fit feeds a guided and an unguided ref
   assert.equal(Object.keys(summary.metrics['guided-eval/score'] ?? {}).length, 3);
   assert.equal(Object.keys(summary.metrics['unguided-eval/score'] ?? {}).length, 3);
 });
+
+test('sample-fashion-ldm draws a class grid from a model folder', async () => {
+  const ldm = await writeTinyLdm(await tempDir());
+  const plan = await loadPlan(path.join(REPO, 'pipelines/sample-fashion-ldm.yaml'), {
+    overrides: [
+      `prior.path=${ldm}`,
+      'steps=2',
+      'samples=2',
+      'draw.classes=[0, 1]',
+      'save.classNames=[shirt, shoe]',
+    ],
+  });
+  const { summary, files } = await runPlan(plan, { cache: false }).result;
+  assert.equal(summary.nodes.draw?.calls.forward, 2);
+  const grid = files.find((f) => f.path === 'result/grid.png');
+  assert.ok(grid, 'grid written');
+  const { default: sharp } = await import('sharp');
+  const meta = await sharp(Buffer.from(grid.bytes)).metadata();
+  assert.ok(
+    (meta.width as number) < (meta.height as number) * 2,
+    'two class columns of two rows, not one long row',
+  );
+});

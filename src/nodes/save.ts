@@ -10,6 +10,7 @@ import { tensorToPixels, type RawPixels } from '../io/pixels.js';
 import { makeGrid, type GridColumn } from '../io/grid.js';
 
 export interface SaveParams {
+  classNames?: string[];
   individual: boolean;
   grid: boolean;
   prefix: string;
@@ -35,7 +36,7 @@ export function sampleFileName(index: number, count: number): string {
 
 export default defineNode<SaveParams>({
   type: 'save',
-  version: 1,
+  version: 2,
   category: 'io',
   description: 'Write samples as PNG files and a labelled comparison grid into the run output folder',
   inputs: {
@@ -47,6 +48,11 @@ export default defineNode<SaveParams>({
       description: 'The observation y (smaller ones are enlarged)',
     },
     mask: { type: 'mask', optional: true, description: 'Inpainting mask (1 = observed), shown in the grid' },
+    labels: {
+      type: 'labels',
+      optional: true,
+      description: 'Class of each sample: the grid then has one column per class (e.g. from sample)',
+    },
   },
   outputs: {},
   params: {
@@ -60,6 +66,11 @@ export default defineNode<SaveParams>({
         description: "Prepended to the item folder, e.g. 'sr-' or 'sr/'",
       },
       format: { enum: ['png'], default: 'png' },
+      classNames: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'Column titles for class labels (index = label); default "class k"',
+      },
     },
     additionalProperties: false,
   },
@@ -86,7 +97,25 @@ export default defineNode<SaveParams>({
       }
     }
 
-    if (params.grid) {
+    const labels = inputs.labels as number[] | undefined;
+    if (params.grid && labels) {
+      // One column per class, its samples stacked as rows (e.g. class-conditional sample grids).
+      if (labels.length !== n)
+        throw new Error(`node '${ctx.nodeId}': ${labels.length} labels for ${n} samples`);
+      const classes = [...new Set(labels)];
+      const columns: GridColumn[] = classes.map((c) => ({
+        label: c < 0 ? 'unconditional' : (params.classNames?.[c] ?? `class ${c}`),
+        images: tf.gather(
+          samples,
+          labels.flatMap((l, i) => (l === c ? [i] : [])),
+        ) as tf.Tensor4D,
+      }));
+      try {
+        ctx.writeFile({ path: `${dir}/grid.png`, bytes: await makeGrid(columns) });
+      } finally {
+        for (const col of columns) col.images.dispose();
+      }
+    } else if (params.grid) {
       const perSample = tf.split(samples, n, 0) as tf.Tensor4D[];
       try {
         const columns: GridColumn[] = [];
