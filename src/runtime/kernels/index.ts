@@ -16,6 +16,7 @@ import {
   makeDepthwiseBackpropInputKernel,
 } from './depthwise-conv2d-backprop.js';
 import { makeMaxPoolGradKernel } from './max-pool-grad.js';
+import { makeReverseKernel } from './reverse.js';
 import { makeSliceKernel } from './slice.js';
 
 const BACKEND = 'wasm';
@@ -57,6 +58,7 @@ export const WASM_KERNEL_NAMES: readonly string[] = [
   'DepthwiseConv2dNativeBackpropFilter',
   'MaxPoolGrad',
   'Slice',
+  'Reverse',
 ];
 
 /**
@@ -74,6 +76,9 @@ export function registerWasmKernels(): void {
   // Not a gradient kernel, but every kernel above slices, and the stock wasm Slice copies its
   // whole input per call (see slice.ts).
   replace('Slice', makeSliceKernel);
+  // Also not a gradient kernel: every convolution's input gradient flips its kernel spatially,
+  // and the stock wasm Reverse is ~10x slower than block copies (see reverse.ts).
+  replace('Reverse', makeReverseKernel);
   registered = true;
 }
 
