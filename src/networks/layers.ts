@@ -30,8 +30,8 @@ export interface Conv2dOptions {
  * Gradients: parameters are treated as constants (inference-only networks). For stride 1, the
  * input gradient is a forward convolution of the output gradient with the spatially flipped,
  * in/out-swapped kernel, flipped once and cached in the store (WeightStore.cacheFlippedKernels;
- * turn it off to trade speed for memory: the cache doubles conv weight memory once a gradient has
- * been taken). Measured on wasm, SD-VAE-size decoder (ch 128, 64x64 output), repeated input
+ * the cache doubles conv weight memory once a gradient has been taken, so by default ('auto') only
+ * stores of at most 256 MiB of parameters cache, see weights.ts). Measured on wasm, SD-VAE-size decoder (ch 128, 64x64 output), repeated input
  * gradients: 13 s with this versus 21-33 s through tfjs' gradient and the project's
  * Conv2DBackpropInput kernel, which flips the filter at every call. Stride-2 convolutions use
  * tfjs' own gradient (the project's kernel handles that case without the zero-dilation waste);
@@ -100,7 +100,7 @@ export class Conv2d {
     const k = this.kernel;
     const flip = (): tf.Tensor4D =>
       tf.tidy(() => tf.transpose(tf.reverse(this.filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D);
-    if (this.store.cacheFlippedKernels) this.flipped ??= this.store.adopt(flip());
+    if (this.store.cachesFlippedKernels()) this.flipped ??= this.store.adopt(flip());
     return tf.tidy(() => {
       const flipped = this.flipped ?? flip();
       const d = this.stride > 1 ? dilate(dy, this.stride) : dy;

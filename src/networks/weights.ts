@@ -24,6 +24,13 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
+/**
+ * Default limit for WeightStore's 'auto' flipped-kernel cache: 256 MiB of float32 parameters
+ * (67 M). Under it the cache (plus XNNPACK's packed copy of each cached kernel) costs at most
+ * ~0.5 GiB of the 4 GiB wasm heap; above it a model like the LDM UNet would not fit its gradient.
+ */
+export const FLIP_CACHE_MAX_PARAM_BYTES = 256 * 2 ** 20;
+
 export class WeightStore {
   private readonly used = new Set<string>();
   private readonly missing: string[] = [];
@@ -31,9 +38,16 @@ export class WeightStore {
   private readonly created: tf.Tensor[] = [];
   /**
    * Whether blocks may cache derived copies of parameters for gradients (Conv2d's flipped kernels):
-   * faster repeated input gradients, at the cost of a second copy of the conv weights.
+   * faster repeated input gradients, at the cost of a second copy of the conv weights (and, on
+   * wasm, of XNNPACK's packed copy of it). 'auto' (the default) caches while the parameters taken
+   * from the checkpoint total at most `flipCacheMaxParamBytes`: small networks keep the speed,
+   * LDM-size ones (the 1.1 GiB LSUN-Church UNet) keep memory, since with the cache their input
+   * gradient does not fit in the 4 GiB wasm heap (bench/README.md, UNet section).
    */
-  cacheFlippedKernels = true;
+  cacheFlippedKernels: boolean | 'auto' = 'auto';
+  /** The parameter size up to which 'auto' caches flipped kernels. */
+  flipCacheMaxParamBytes = FLIP_CACHE_MAX_PARAM_BYTES;
+  private paramBytesTaken = 0;
 
   /** `ignore` lists key patterns that may be present without being used (e.g. EMA bookkeeping). */
   constructor(
@@ -61,7 +75,19 @@ export class WeightStore {
     }
     const out = tf.tensor(toFloat(t), [...shape], 'float32');
     this.created.push(out);
+    this.paramBytesTaken += 4 * out.size;
     return out;
+  }
+
+  /** Bytes (float32) of the parameters taken from the checkpoint so far. */
+  get paramBytes(): number {
+    return this.paramBytesTaken;
+  }
+
+  /** Whether flipped kernels are cached now (cacheFlippedKernels, 'auto' resolved by paramBytes). */
+  cachesFlippedKernels(): boolean {
+    const c = this.cacheFlippedKernels;
+    return c === 'auto' ? this.paramBytesTaken <= this.flipCacheMaxParamBytes : c;
   }
 
   /** A parameter kept in its checkpoint layout (biases, norms, embeddings). Placeholder zeros when absent. */
