@@ -18,6 +18,7 @@ import {
 import { makeMaxPoolGradKernel } from './max-pool-grad.js';
 import { makeReverseKernel } from './reverse.js';
 import { makeSliceKernel } from './slice.js';
+import { makeUnpackKernel } from './unpack.js';
 
 const BACKEND = 'wasm';
 
@@ -59,6 +60,7 @@ export const WASM_KERNEL_NAMES: readonly string[] = [
   'MaxPoolGrad',
   'Slice',
   'Reverse',
+  'Unpack',
 ];
 
 /**
@@ -79,6 +81,8 @@ export function registerWasmKernels(): void {
   // Also not a gradient kernel: every convolution's input gradient flips its kernel spatially,
   // and the stock wasm Reverse is ~10x slower than block copies (see reverse.ts).
   replace('Reverse', makeReverseKernel);
+  // The stock Unpack calls the stock Slice directly, one full input copy per item (see unpack.ts).
+  replace('Unpack', makeUnpackKernel);
   registered = true;
 }
 
