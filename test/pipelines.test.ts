@@ -11,7 +11,7 @@ import { loadPlan } from '../src/graph/plan.js';
 import { runPlan } from '../src/runtime/execute.js';
 import { initBackend } from '../src/runtime/backend.js';
 import { REPO, tempDir } from './engine/helpers.js';
-import { writeTinyLdm } from './models/tiny-models.js';
+import { writeTinyEdm, writeTinyLdm } from './models/tiny-models.js';
 
 await initBackend('wasm');
 
@@ -131,3 +131,26 @@ test('sample-fashion-ldm draws a class grid from a model folder', async () => {
     'two class columns of two rows, not one long row',
   );
 });
+
+for (const name of ['pixel-inpaint', 'pixel-deblur']) {
+  test(`${name} runs VIPaint on a pixel EDM model folder`, async () => {
+    const edm = await writeTinyEdm(await tempDir());
+    const plan = await loadPlan(path.join(REPO, `pipelines/${name}.yaml`), {
+      overrides: [
+        `input/prior.path=${edm}`,
+        `input/images.path=${path.join(REPO, 'assets/images/64/camera.png')}`,
+        'input/images.size=16',
+        'samples=2',
+        'iterations=2',
+        'refineSteps=2',
+        ...(name === 'pixel-deblur' ? ['measure.size=7', 'sigma=1.0'] : []),
+      ],
+    });
+    const { summary } = await runPlan(plan, { cache: false }).result;
+    assert.deepEqual((summary.nodeParams['vipaint/keys'] ?? {}).K, 2);
+    assert.equal(summary.nodes['vipaint/fit']?.calls.gradient, 2 * 3);
+    assert.ok(
+      Number.isFinite((summary.metrics['evaluate/score']?.camera as Record<string, number>).psnr_mean),
+    );
+  });
+}
