@@ -63,20 +63,3 @@ test('wasm Slice replacement is installed and equals the cpu backend (200 random
     assert.deepEqual(wasm.data, cpu.data, name);
   }
 });
-
-test('wasm Slice of a large tensor does not copy the whole input per call', async () => {
-  await useBackend('wasm');
-  registerWasmKernels();
-  const big = tf.zeros([9, 512, 512]);
-  const time = (): number => {
-    const c0 = process.cpuUsage();
-    for (let i = 0; i < 9; i++) tf.slice(big, [i, 0, 0], [1, 512, 512]).dispose();
-    const c = process.cpuUsage(c0);
-    return (c.user + c.system) / 1000;
-  };
-  time();
-  // 9 slices of 1 MiB each; the stock kernel also copies the 9 MiB input 9 times (~80 MiB).
-  const ms = Math.min(time(), time(), time());
-  assert.ok(ms < 40, `9 slices took ${ms.toFixed(1)} ms of CPU`);
-  big.dispose();
-});
