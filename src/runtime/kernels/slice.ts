@@ -7,22 +7,7 @@
  * Strings go to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-
-type Heap = Float32Array | Int32Array | Uint8Array;
-
-/** The part of the wasm backend this kernel uses (it is not exported as a type by tfjs). */
-interface WasmHeapAccess {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Heap;
-}
-
-function hasHeapAccess(backend: unknown): backend is WasmHeapAccess {
-  const b = backend as Partial<WasmHeapAccess> | null;
-  return b !== null && typeof b.makeOutput === 'function' && typeof b.typedArrayFromHeap === 'function';
-}
-
-/** Runs shorter than this are copied element by element (a TypedArray.set call costs more). */
-const SHORT_RUN = 16;
+import { hasHeapAccess, type Heap, SHORT_RUN } from './wasm-heap.js';
 
 /** Copy the slice [begin, begin + size) of `src` (row-major `shape`) into `dst`. */
 export function copySlice(src: Heap, shape: number[], begin: number[], size: number[], dst: Heap): void {

@@ -8,20 +8,8 @@
  * kernel.
  */
 import * as tf from '@tensorflow/tfjs';
+import { hasHeapAccess } from './wasm-heap.js';
 import { copySlice } from './slice.js';
-
-type Heap = Float32Array | Int32Array | Uint8Array;
-
-/** The part of the wasm backend this kernel uses (it is not exported as a type by tfjs). */
-interface WasmHeapAccess {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Heap;
-}
-
-function hasHeapAccess(backend: unknown): backend is WasmHeapAccess {
-  const b = backend as Partial<WasmHeapAccess> | null;
-  return b !== null && typeof b.makeOutput === 'function' && typeof b.typedArrayFromHeap === 'function';
-}
 
 export function makeUnpackKernel(stock: tf.KernelFunc | undefined): tf.KernelFunc {
   return (args) => {
