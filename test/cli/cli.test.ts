@@ -48,9 +48,17 @@ test('validate, graph and nodes describe a pipeline without running it', async (
   assert.match(mermaid.stdout, /subgraph sr_eval/);
   const main = await flow(['validate', 'pipelines/ldm-sr4x.yaml']);
   assert.equal(main.code, 0, `the main job validates with the embedded model: ${main.stderr}`);
-  const noModel = await flow(['validate', 'pipelines/ldm-sr4x.yaml', '--set', 'input/prior.path=/nonexistent/model']);
+  const noModel = await flow([
+    'validate',
+    'pipelines/ldm-sr4x.yaml',
+    '--set',
+    'input/prior.path=/nonexistent/model',
+  ]);
   assert.equal(noModel.code, 1);
-  assert.match(noModel.stderr, /^flow: .*fashion-input\.yaml:\d+:\d+: node 'input\/prior' \(model\): model folder '\/nonexistent\/model' has no model\.yaml\n$/);
+  assert.match(
+    noModel.stderr,
+    /^flow: .*fashion-input\.yaml:\d+:\d+: node 'input\/prior' \(model\): model folder '\/nonexistent\/model' has no model\.yaml\n$/,
+  );
   const nodes = await flow(['nodes', 'measure.sr']);
   assert.equal(nodes.code, 0);
   assert.match(nodes.stdout, /factor: integer \[2\.\.\] = 4/);
