@@ -6,6 +6,7 @@
  * results are read back with dataSync so that the work is really done).
  */
 import * as tf from '@tensorflow/tfjs';
+import { timeMedian, type Timing } from './timing.js';
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { initBackend, type BackendName } from '../src/runtime/backend.js';
@@ -33,39 +34,7 @@ const CASES: BenchCase[] = [
   { name: '1x8x8x512 * 3x3x512x512 s1 p1', x: [1, 8, 8, 512], w: [3, 3, 512, 512], stride: 1, pad: 1 },
 ];
 
-/** Median wall-clock and process-CPU milliseconds of one measurement. */
-interface Timing {
-  wall: number;
-  cpu: number;
-}
 type Row = Record<string, Timing | undefined>;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
-
-/**
- * Median over reps after one warm-up. CPU time (process.cpuUsage) is reported next to wall time
- * because the machine is shared: tfjs wasm runs on one thread, so its CPU time is the time it
- * would take on an idle core, while wall time inflates with the load average.
- */
-function timeMedian(reps: number, f: () => tf.Tensor, warmUp = true): Timing {
-  const once = (): Timing => {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const out = f();
-    out.dataSync();
-    const wall = performance.now() - t0;
-    const c = process.cpuUsage(c0);
-    out.dispose();
-    return { wall, cpu: (c.user + c.system) / 1000 };
-  };
-  if (warmUp) once();
-  const ts: Timing[] = [];
-  for (let i = 0; i < reps; i++) ts.push(once());
-  return { wall: median(ts.map((t) => t.wall)), cpu: median(ts.map((t) => t.cpu)) };
-}
 
 function explicit(p: number): [[number, number], [number, number], [number, number], [number, number]] {
   return [
@@ -80,7 +49,7 @@ async function benchTfjs(backend: BackendName, c: BenchCase, repsIn: number): Pr
   // The cpu backend is ~50x slower (its stock filter gradient takes ~30 s here): one cold run.
   const slow = backend === 'cpu';
   const reps = slow ? 1 : repsIn;
-  const time = (n: number, f: () => tf.Tensor): Timing => timeMedian(n, f, !slow);
+  const time = (n: number, f: () => tf.Tensor): Timing => timeMedian(n, !slow, f);
   await initBackend(backend);
   if (backend === 'wasm') registerWasmKernels();
   const rng = new Rng(1);

@@ -24,6 +24,7 @@
  * batch 1 are profiled per kernel.
  */
 import * as tf from '@tensorflow/tfjs';
+import { timeMedian, type Timing } from './timing.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -39,10 +40,6 @@ const CONFIG_NAME = 'openai:lsun_churches-ldm-kl-8';
 const SIZE = 16; // latent height and width; channel_mult has 5 levels, so it must divide by 16
 const RESULT_TAG = '@@result ';
 
-interface Timing {
-  wall: number;
-  cpu: number;
-}
 type Pass = 'forward' | 'inputGrad';
 /** One measurement as a child reports it: a timing, or why it failed; memory after it. */
 interface Measurement {
@@ -64,28 +61,6 @@ interface ChildSpec {
 }
 
 // ---------------------------------------------------------------- child: measure one configuration
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
-
-function timeMedian(reps: number, warmUp: boolean, f: () => tf.Tensor): Timing {
-  const once = (): Timing => {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const out = f();
-    out.dataSync();
-    const wall = performance.now() - t0;
-    const c = process.cpuUsage(c0);
-    out.dispose();
-    return { wall, cpu: (c.user + c.system) / 1000 };
-  };
-  if (warmUp) once();
-  const ts: Timing[] = [];
-  for (let i = 0; i < reps; i++) ts.push(once());
-  return { wall: median(ts.map((t) => t.wall)), cpu: median(ts.map((t) => t.cpu)) };
-}
 
 function loadConfig(): { config: OpenAIUNetConfig; keys: [string, number[]][] } {
   const path = fileURLToPath(new URL('../test/fixtures/networks/unet-keys.json', import.meta.url));
