@@ -25,6 +25,7 @@ import {
   yieldToLoop,
   type CommonSolverOptions,
   type SolverContext,
+  startNoise,
 } from './common.js';
 import { Replacement } from './replacement.js';
 import { timeGrid } from './schedule-grid.js';
@@ -57,12 +58,7 @@ export async function blended(
   try {
     return await withState(async (state) => {
       const top = times[0] as number;
-      const start = ctx.rng.normalTensor<tf.Tensor4D>(shape);
-      state.set(
-        'z',
-        tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))),
-      );
-      start.dispose();
+      state.set('z', startNoise(schedule, top, shape, ctx.rng));
       for (let i = 0; i < times.length; i++) {
         ctx.signal?.throwIfAborted();
         const t = times[i] as number;

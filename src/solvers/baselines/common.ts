@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MeasurementOperator } from '../../physics/operator.js';
 import type { Rng } from '../../util/random.js';
+import type { NoiseSchedule } from '../../schedules/types.js';
 import { l2Residual, observedResidual, sumPerSample } from '../likelihood.js';
 import type { CallReporter, DiffusionPrior } from '../prior.js';
 
@@ -229,4 +230,16 @@ export class StateHolder {
     for (const t of this.slots.values()) t.dispose();
     this.slots.clear();
   }
+}
+
+/**
+ * The starting point of a reverse-diffusion sampler at time `top`: N(0, I) for VP priors (alpha
+ * is ~0 there), sigma(top) N(0, I) for VE/EDM priors.
+ */
+export function startNoise(schedule: NoiseSchedule, top: number, shape: number[], rng: Rng): tf.Tensor4D {
+  const n = rng.normalTensor<tf.Tensor4D>(shape);
+  if (schedule.kind === 'vp') return n;
+  const z = tf.mul(n, schedule.sigma(top)) as tf.Tensor4D;
+  n.dispose();
+  return z;
 }

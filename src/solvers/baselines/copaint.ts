@@ -46,6 +46,7 @@ import {
   yieldToLoop,
   type CommonSolverOptions,
   type SolverContext,
+  startNoise,
 } from './common.js';
 import { gridLevel, jumpSchedule, timeGrid } from './schedule-grid.js';
 
@@ -193,12 +194,7 @@ export async function copaint(
 
   return withState(async (state) => {
     const top = grid[steps - 1] as number;
-    const start = ctx.rng.normalTensor<tf.Tensor4D>(shape);
-    state.set(
-      'z',
-      tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))),
-    );
-    start.dispose();
+    state.set('z', startNoise(schedule, top, shape, ctx.rng));
     let lr = o.lr;
     let lastWasReverse = false;
     for (let k = 1; k < seq.length; k++) {

@@ -40,6 +40,7 @@ import {
   yieldToLoop,
   type CommonSolverOptions,
   type SolverContext,
+  startNoise,
 } from './common.js';
 import { timeGrid } from './schedule-grid.js';
 
@@ -131,12 +132,7 @@ export async function runGuidedSampler(
   const shape: [number, number, number, number] = [cfg.samples, ...prior.latentShape];
   return withState(async (state) => {
     const top = times[0] as number;
-    const start = ctx.rng.normalTensor<tf.Tensor4D>(shape);
-    state.set(
-      'z',
-      tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))),
-    );
-    start.dispose();
+    state.set('z', startNoise(schedule, top, shape, ctx.rng));
     for (let i = 0; i < times.length; i++) {
       ctx.signal?.throwIfAborted();
       const t = times[i] as number;

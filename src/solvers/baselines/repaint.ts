@@ -30,6 +30,7 @@ import {
   yieldToLoop,
   type CommonSolverOptions,
   type SolverContext,
+  startNoise,
 } from './common.js';
 import { Replacement } from './replacement.js';
 import { gridLevel, jumpSchedule, timeGrid } from './schedule-grid.js';
@@ -69,12 +70,7 @@ export async function repaint(
   try {
     return await withState(async (state) => {
       const top = grid[tT - 1] as number;
-      const start = ctx.rng.normalTensor<tf.Tensor4D>(shape);
-      state.set(
-        'z',
-        tf.tidy(() => tf.mul(start, schedule.kind === 'vp' ? 1 : schedule.sigma(top))),
-      );
-      start.dispose();
+      state.set('z', startNoise(schedule, top, shape, ctx.rng));
       const total = seq.length - 1;
       for (let k = 1; k < seq.length; k++) {
         ctx.signal?.throwIfAborted();
