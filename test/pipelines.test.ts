@@ -12,6 +12,7 @@ import { runPlan } from '../src/runtime/execute.js';
 import { initBackend } from '../src/runtime/backend.js';
 import { REPO, tempDir } from './engine/helpers.js';
 import { writeTinyEdm, writeTinyLdm } from './models/tiny-models.js';
+import { formatStudyTable, summarizeStudy } from '../src/report/study.js';
 
 await initBackend('wasm');
 
@@ -25,6 +26,7 @@ test('every shipped pipeline and chain loads and passes the graph checks', async
     ...(await readdir(path.join(REPO, 'pipelines/baselines'))).map((f) =>
       path.join('pipelines/baselines', f),
     ),
+    ...(await readdir(path.join(REPO, 'pipelines/study'))).map((f) => path.join('pipelines/study', f)),
   ];
   assert.ok(files.length >= 5);
   for (const f of files) {
@@ -152,5 +154,45 @@ for (const name of ['pixel-inpaint', 'pixel-deblur']) {
     assert.ok(
       Number.isFinite((summary.metrics['evaluate/score']?.camera as Record<string, number>).psnr_mean),
     );
+  });
+}
+
+for (const [name, methods] of [
+  ['fashion-inpaint', ['vipaint2', 'vipaint4', 'dps', 'red-diff', 'blended']],
+  ['fashion-sr4x', ['vipaint2', 'vipaint4', 'dps', 'red-diff']],
+] as const) {
+  test(`study/${name} scores every method on the shipped models, and the summary tabulates them`, async () => {
+    const plan = await loadPlan(path.join(REPO, `pipelines/study/${name}.yaml`), {
+      overrides: [
+        `images=${path.join(REPO, 'assets/fashion/test-000[0-1].png')}`,
+        'samples=2',
+        'budget=2',
+        'vipaint2Iterations=1',
+        'vipaint4Iterations=1',
+        'refineSteps=1',
+      ],
+    });
+    const { summary } = await runPlan(plan, { cache: false }).result;
+    const rows = summarizeStudy(summary);
+    assert.deepEqual(
+      rows.map((r) => r.method),
+      methods,
+    );
+    for (const row of rows) {
+      assert.equal(row.images, 2, row.method);
+      const agreement = row.values.agreement?.mean ?? NaN;
+      assert.ok(agreement >= 0 && agreement <= 1, `${row.method}: agreement ${agreement}`);
+      assert.ok(Number.isFinite(row.values.psnr_mean?.mean), row.method);
+      assert.ok((row.values.diversity?.mean ?? 0) > 0, `${row.method}: two samples differ`);
+      assert.equal(row.values.psnr_missing_mean !== undefined, name === 'fashion-inpaint', row.method);
+    }
+    // Network calls per image follow the budget arithmetic (K + 1 per fit iteration, 1 per refinement step).
+    const calls = Object.fromEntries(rows.map((r) => [r.method, r.gradientCalls]));
+    assert.equal(calls.vipaint2, 3 + 1);
+    assert.equal(calls.vipaint4, 5 + 1);
+    assert.equal(calls.dps, 2);
+    const table = formatStudyTable(rows, { title: name });
+    assert.match(table, /\| vipaint2 \| /);
+    assert.match(table, /Paired differences, method minus vipaint2/);
   });
 }

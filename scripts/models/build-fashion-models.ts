@@ -6,10 +6,13 @@
  *   node --import tsx scripts/models/build-fashion-models.ts [classifier] [ldm] [edm]
  *
  * The LDM is assembled in the CompVis layout first (UNet under model.diffusion_model., the
- * autoencoder under first_stage_model.) so its model folder holds one weights file.
+ * autoencoder under first_stage_model.) so its model folder holds one weights file. The model
+ * card (README.md) and sample grid survive the rebuild; each training run's loss.csv is copied in
+ * as loss-<run>.csv and drawn as loss-<run>.svg for the card.
  */
 import path from 'node:path';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -18,6 +21,7 @@ import type { TensorMap } from '../../src/checkpoint/types.js';
 import { convertCheckpoint } from '../../src/models/convert.js';
 import type { ModelManifest } from '../../src/models/manifest.js';
 import { initBackend } from '../../src/runtime/backend.js';
+import { lossCurveSvg, parseLossCsv } from '../../src/report/loss-plot.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const trainOut = path.join(repo, 'train-out');
@@ -27,11 +31,29 @@ async function json(file: string): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
 }
 
-async function convert(name: string, checkpoint: string, manifest: ModelManifest): Promise<void> {
+const CARD_FILES = ['README.md', 'samples.png'];
+
+async function convert(name: string, checkpoint: string, manifest: ModelManifest, runs: string[]): Promise<void> {
   const tmp = await mkdtemp(path.join(tmpdir(), 'flow-manifest-'));
   const manifestFile = path.join(tmp, 'model.yaml');
   await writeFile(manifestFile, stringify(manifest));
-  const r = await convertCheckpoint({ checkpoint, manifest: manifestFile, out: path.join(repo, 'models', name), overwrite: true });
+  const out = path.join(repo, 'models', name);
+  // flow convert replaces the folder as a whole: keep the hand-written card and its figures.
+  const kept = new Map<string, Buffer>();
+  for (const f of CARD_FILES) if (existsSync(path.join(out, f))) kept.set(f, await readFile(path.join(out, f)));
+  const r = await convertCheckpoint({ checkpoint, manifest: manifestFile, out, overwrite: true });
+  for (const [f, bytes] of kept) await writeFile(path.join(out, f), bytes);
+  for (const run of runs) {
+    const csv = path.join(trainOut, run, 'loss.csv');
+    if (!existsSync(csv)) {
+      console.warn(`models/${name}: no ${csv}, so no loss curve for '${run}'`);
+      continue;
+    }
+    const text = await readFile(csv, 'utf8');
+    await writeFile(path.join(out, `loss-${run}.csv`), text);
+    const svg = lossCurveSvg(parseLossCsv(text, csv), { title: `${name}: ${run} training loss` });
+    await writeFile(path.join(out, `loss-${run}.svg`), svg);
+  }
   console.log(`models/${name}: ${r.kept} tensors, ${r.parameters} parameters (${r.selection})`);
 }
 
@@ -48,7 +70,7 @@ async function classifier(): Promise<void> {
     dataShape: [32, 32, 1],
     classes: { count: 10, names: CLASS_NAMES },
     source: 'trained by scripts/train/classifier.py (see models/fashion-classifier/README.md)',
-  });
+  }, ['classifier']);
 }
 
 async function ldm(): Promise<void> {
@@ -78,7 +100,7 @@ async function ldm(): Promise<void> {
     latentShape: [h, w, c],
     classes: { count: 10, names: CLASS_NAMES },
     source: 'trained by scripts/train/autoencoder.py and scripts/train/ldm.py (see models/fashion-ldm/README.md)',
-  });
+  }, ['autoencoder', 'ldm']);
 }
 
 async function edm(): Promise<void> {
@@ -95,7 +117,7 @@ async function edm(): Promise<void> {
     dataShape: [32, 32, 1],
     classes: { count: 10, names: CLASS_NAMES },
     source: 'trained by scripts/train/edm.py (see models/fashion-edm/README.md)',
-  });
+  }, ['edm']);
 }
 
 await initBackend();

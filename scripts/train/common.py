@@ -131,6 +131,9 @@ class Trainer:
         self.base_lr = [g["lr"] for g in optimizer.param_groups]
         self.step = 0
         self.elapsed = 0.0
+        # The schedule length is part of the run's identity: resuming with another --steps would
+        # stretch the learning-rate schedule, so it is stored and checked (see --extend).
+        self.schedule_steps = args.steps
         if os.path.exists(self.state_path) and not args.restart:
             s = torch.load(self.state_path)
             model.load_state_dict(s["model"])
@@ -138,13 +141,18 @@ class Trainer:
             if self.ema and s.get("ema"):
                 self.ema.load_state_dict(s["ema"])
             self.step, self.elapsed = s["step"], s["elapsed"]
+            stored = s.get("schedule_steps")
+            if stored is not None and stored != args.steps and not args.extend:
+                sys.exit(f"{name}: {self.state_path} was started with --steps {stored}, not {args.steps}: the "
+                         f"learning-rate schedule depends on it, so resume with --steps {stored}, or pass --extend "
+                         f"to change it knowingly (the run is then no longer reproducible by one command), or --restart")
             log(f"{name}: resumed at step {self.step} ({self.elapsed / 60:.1f} min trained so far)")
         else:
             log(f"{name}: starting from scratch ({sum(p.numel() for p in model.parameters())} parameters)")
 
     def save(self):
         s = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
-             "elapsed": self.elapsed, "ema": self.ema.state_dict() if self.ema else None}
+             "elapsed": self.elapsed, "schedule_steps": self.schedule_steps, "ema": self.ema.state_dict() if self.ema else None}
         torch.save(s, self.state_path + ".tmp")
         os.replace(self.state_path + ".tmp", self.state_path)
 
@@ -160,12 +168,16 @@ class Trainer:
         writer = None
         acc, n_acc = {}, 0
         self.model.train()
-        while self.step < total_steps and time.time() - start < budget:
+        stop_at = min(total_steps, self.args.stop_at) if self.args.stop_at else total_steps
+        while self.step < stop_at and time.time() - start < budget:
             if self.lr_warmup:
                 f = min(1.0, (self.step + 1) / self.lr_warmup)
                 for g, lr in zip(self.opt.param_groups, self.base_lr):
                     g["lr"] = lr * f
             gen = step_generator(self.args.seed, self.step)
+            # Global-RNG users (dropout) are seeded per step too, so a run split into chunks draws
+            # exactly what one uninterrupted run draws.
+            torch.manual_seed(self.args.seed * 1_000_003 + self.step + 500_000_000)
             t0 = time.time()
             stats = step_fn(self.step, gen)
             if self.ema:
@@ -249,6 +261,10 @@ def common_args(parser, minutes=10.0):
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; 1 measured 4x faster than 2 on the shared, oversubscribed 2-core box")
     parser.add_argument("--restart", action="store_true", help="ignore state.pt and start from scratch")
+    parser.add_argument("--extend", action="store_true",
+                        help="allow resuming with a different --steps (changes the schedule mid-run)")
+    parser.add_argument("--stop-at", type=int, default=0,
+                        help="end this chunk at this step (default: at --steps or when --minutes run out)")
     parser.add_argument("--finalize", action="store_true",
                         help="export and evaluate now even if the step target is not reached")
     parser.add_argument("--check-samples", type=int, default=200,

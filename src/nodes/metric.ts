@@ -2,11 +2,13 @@
  * `metric`: PSNR and SSIM of every sample against the truth (src/metric: PSNR on [0, 1]-scaled
  * images, SSIM as Wang et al. / skimage). With a mask wired, the same metrics restricted to the
  * missing pixels are added with a `_missing` suffix. Per-sample arrays plus mean / min / max; the
- * summaries also go to the run's metrics table.
+ * summaries also go to the run's metrics table. With two or more samples, their diversity (mean
+ * per-pixel std across samples) is added too, also over the missing region.
  */
 import { defineNode } from './define.js';
 import { psnr } from '../metric/psnr.js';
 import { ssim } from '../metric/ssim.js';
+import { diversity } from '../metric/diversity.js';
 import { checkMaskCoverage, expectImage, expectMask, nodeError } from '../physics/node-inputs.js';
 
 export type MetricsRecord = Record<string, number | number[]>;
@@ -29,7 +31,7 @@ function summarise(
 
 export default defineNode<Record<string, never>>({
   type: 'metric',
-  version: 1,
+  version: 2,
   category: 'evaluate',
   description: 'PSNR and SSIM of each sample against the reference, also over the missing region of a mask',
   inputs: {
@@ -44,7 +46,7 @@ export default defineNode<Record<string, never>>({
   outputs: {
     metrics: {
       type: 'metrics',
-      description: 'psnr, ssim (per sample) and their _mean/_min/_max, plus _missing',
+      description: 'psnr, ssim (per sample) and their _mean/_min/_max, diversity, plus _missing',
     },
   },
   params: { type: 'object', properties: {}, additionalProperties: false },
@@ -64,12 +66,16 @@ export default defineNode<Record<string, never>>({
     try {
       summarise(metrics, summary, 'psnr', psnr(image, reference));
       summarise(metrics, summary, 'ssim', ssim(image, reference));
+      const several = image.shape[0] > 1;
+      if (several) metrics.diversity = summary.diversity = diversity(image);
       if (inputs['mask'] !== undefined) {
         const mask = expectMask(inputs['mask'], 'mask', ctx.nodeId, h, w).dataSync();
         checkMaskCoverage(mask, ctx.nodeId);
         const missing = mask.map((v) => (v < 0.5 ? 1 : 0));
         summarise(metrics, summary, 'psnr_missing', psnr(image, reference, { region: missing }));
         summarise(metrics, summary, 'ssim_missing', ssim(image, reference, { region: missing }));
+        if (several)
+          metrics.diversity_missing = summary.diversity_missing = diversity(image, { region: missing });
       }
     } catch (e) {
       throw e instanceof Error && e.message.startsWith(`node '${ctx.nodeId}'`) ? e : nodeError(ctx.nodeId, e);
