@@ -55,6 +55,8 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--loss", choices=["l1", "l2"], default="l1",
                    help="reconstruction term: summed |x - x_hat| (CompVis) or summed squared error (PSNR fine-tuning)")
+    p.add_argument("--l2-from", type=int, default=0,
+                   help="switch the reconstruction term to squared error from this step on (the shipped recipe: 1600)")
     args = p.parse_args()
     set_threads(args)
     xtr, _ = load_tensors("train")
@@ -73,7 +75,8 @@ def main():
         post = model.encode(x)
         z = post.sample(torch.randn(post.mean.shape, generator=g))
         diff = x - model.decode(z)
-        rec = (diff.abs() if args.loss == "l1" else diff.square()).flatten(1).sum(1).mean()
+        l1 = args.loss == "l1" and not (args.l2_from and step >= args.l2_from)
+        rec = (diff.abs() if l1 else diff.square()).flatten(1).sum(1).mean()
         kl = kl_sum(post).mean()
         loss = rec + KL_WEIGHT * kl
         opt.zero_grad()

@@ -11,6 +11,7 @@ import { makeTestContext } from '../helpers/context.js';
 import metricNode from '../../src/nodes/metric.js';
 import { psnr } from '../../src/metric/psnr.js';
 import { ssim } from '../../src/metric/ssim.js';
+import { diversity } from '../../src/metric/diversity.js';
 
 function images(): { reference: tf.Tensor4D; samples: tf.Tensor4D; mask: tf.Tensor4D } {
   return tf.tidy(() => {
@@ -59,9 +60,15 @@ for (const backend of TEST_BACKENDS) {
       assert.equal(ctx.metrics[`${name}_mean`], m[`${name}_mean`]);
       assert.equal(ctx.metrics[name], undefined, 'only summaries are reported');
     }
+    // Three samples: their spread is reported over the whole image and the missing region.
+    assert.equal(m['diversity'], diversity(samples));
+    assert.equal(m['diversity_missing'], diversity(samples, { region: missing }));
+    assert.ok((m['diversity_missing'] as number) > 0);
+    assert.equal(ctx.metrics['diversity'], m['diversity']);
     // Without a mask there are no _missing entries.
     const plain = await metricNode.run({ image: samples, reference }, {}, makeTestContext());
     assert.deepEqual(Object.keys(plain['metrics'] as object).sort(), [
+      'diversity',
       'psnr',
       'psnr_max',
       'psnr_mean',
