@@ -100,6 +100,12 @@ export interface NodeDefinition<P = Record<string, unknown>> {
   params: Record<string, unknown>;
   /** A source enumerates its items cheaply; `run` is then called once per item with `ctx.item` set. */
   items?: (params: P, ctx: Omit<NodeContext, 'item'>) => AsyncIterable<ItemDescriptor> | ItemDescriptor[];
+  /**
+   * A source's params that only choose which items it emits (a path, a glob, a range, a limit).
+   * They stay out of each item's cache key (the item's content digest stands in for them), so a
+   * wider or shifted selection reuses every item already computed downstream.
+   */
+  selectionParams?: readonly (keyof P & string)[];
   /** The work. Receives the wired inputs (tensors belong to the runtime: do not dispose them). */
   run(inputs: Inputs, params: P, ctx: NodeContext): Promise<Outputs> | Outputs;
   /** False for nodes whose outputs cannot or should not be cached (e.g. model loading). Default true. */

@@ -168,6 +168,9 @@ export default defineNode<LoadParams>({
     additionalProperties: false,
   },
 
+  // Which images, not what each becomes: test[0:50] after test[0:10] recomputes only the 40 new ones.
+  selectionParams: ['path', 'baseDir', 'limit'],
+
   async *items(params, ctx) {
     if (isFashionSource(params.path)) {
       checkFashionParams(params);

@@ -195,7 +195,7 @@ async function execute(
     const key = cacheKey({
       type: n.type,
       version: n.def.version,
-      params: n.params,
+      params: keyParams(n, item !== undefined && itemDigest !== undefined),
       inputs: inputDigests,
       seed,
       extra,
@@ -586,4 +586,11 @@ function wrapNodeError(n: PlanNode, item: ItemInfo | undefined, e: unknown): Err
   const prefix = `node '${n.id}' (${n.type})${item ? ` on item '${item.key}'` : ''}: `;
   if (e instanceof FlowError && e.location) return e;
   return new FlowError(msg.startsWith(`node '${n.id}'`) ? msg : prefix + msg, undefined, { cause: e });
+}
+
+/** The params that key a unit's cache entry: a source's items leave out the params that only select them. */
+function keyParams(n: PlanNode, isSourceItem: boolean): Record<string, unknown> {
+  const selection = n.def.selectionParams;
+  if (!isSourceItem || !selection || selection.length === 0) return n.params;
+  return Object.fromEntries(Object.entries(n.params).filter(([name]) => !selection.includes(name)));
 }

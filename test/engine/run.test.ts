@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { readFile, readdir, writeFile, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, writeFile, stat } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { loadPlan } from '../../src/graph/plan.js';
 import { runPlan, type RunOptions } from '../../src/runtime/execute.js';
@@ -10,7 +10,7 @@ import { StageCache } from '../../src/runtime/cache.js';
 import { initBackend } from '../../src/runtime/backend.js';
 import { AbortedError, FlowError } from '../../src/graph/errors.js';
 import type { FlowEvent } from '../../src/runtime/events.js';
-import { pipeline, tempDir, writeFiles } from './helpers.js';
+import { pipeline, REPO, tempDir, writeFiles } from './helpers.js';
 
 await initBackend('wasm');
 
@@ -379,4 +379,50 @@ test('library API: events as an Observable and outputs handed over', async () =>
   y.dispose();
   for (const t of (outputs['sum.y'] as Map<string, tf.Tensor>).values()) if (!t.isDisposed) t.dispose();
   assert.equal(files.length, 3, 'files returned in memory when no outDir is given');
+});
+
+test('widening a source selection reuses the cached items: only the new images run; other params still key', async () => {
+  const dir = await writeFiles({
+    'p.yaml': pipeline(
+      `  src:
+    type: load
+    params: { path: 'imgs/*.png', limit: '\${limit}', channels: '\${channels}' }
+  double:
+    type: test.scale
+    inputs: { x: src.image }
+    params: { factor: 2 }
+`,
+      '  limit: 2\n  channels: 1\n',
+    ),
+  });
+  await mkdir(path.join(dir, 'imgs'));
+  for (const i of [0, 1, 2]) {
+    const name = `test-000${i}.png`;
+    await copyFile(path.join(REPO, 'assets/fashion', name), path.join(dir, 'imgs', name));
+  }
+  const file = path.join(dir, 'p.yaml');
+  const cacheDir = path.join(dir, 'cache');
+  const executed = (events: FlowEvent[]): string[] =>
+    events
+      .filter((e) => e.type === 'node-done' && !e.cached)
+      .map((e) => `${(e as { node: string }).node}:${(e as { item?: string }).item}`)
+      .sort();
+  const first = await run(file, { cache: new StageCache({ dir: cacheDir }), keep: ['double.y'] });
+  assert.deepEqual(executed(first.events), [
+    'double:test-0000',
+    'double:test-0001',
+    'src:test-0000',
+    'src:test-0001',
+  ]);
+  const wider = await run(file, {
+    cache: new StageCache({ dir: cacheDir }),
+    overrides: ['limit=3'],
+    keep: ['double.y'],
+  });
+  assert.deepEqual(executed(wider.events), ['double:test-0002', 'src:test-0002'], 'only the new image runs');
+  const a = (first.result.outputs['double.y'] as Map<string, tf.Tensor>).get('test-0001') as tf.Tensor;
+  const b = (wider.result.outputs['double.y'] as Map<string, tf.Tensor>).get('test-0001') as tf.Tensor;
+  assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+  const rgb = await run(file, { cache: new StageCache({ dir: cacheDir }), overrides: ['channels=3'] });
+  assert.equal(executed(rgb.events).length, 4, 'a param that changes each image is part of its key');
 });
