@@ -54,6 +54,76 @@ export function studyMethods(summary: RunSummary): string[] {
   return [...vipaint, ...found.filter((m) => !m.startsWith('vipaint'))];
 }
 
+/** Run params that only choose the images: chunks of one study differ in these and nothing else. */
+const SELECTION_PARAMS = new Set(['images']);
+
+function studySettings(summary: RunSummary): string {
+  const kept = Object.entries(summary.params)
+    .filter(([name]) => !SELECTION_PARAMS.has(name))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return JSON.stringify([summary.pipeline.name, kept]);
+}
+
+/**
+ * One summary from the chunks of a study run (the same pipeline and params on disjoint image
+ * ranges, e.g. from scripts/study/run.ts): metrics are joined per item, call counts, executions
+ * and times added. Chunks with other settings, or an image present in two chunks, are errors.
+ */
+export function mergeStudyRuns(runs: { file: string; summary: RunSummary }[]): RunSummary {
+  const first = runs[0];
+  if (!first) throw new Error('mergeStudyRuns: no runs given');
+  const settings = studySettings(first.summary);
+  const merged: RunSummary = structuredClone(first.summary);
+  const seen = new Map<string, string>();
+  const noteItems = (summary: RunSummary, file: string): void => {
+    for (const byItem of Object.values(summary.metrics)) {
+      for (const item of Object.keys(byItem)) {
+        if (item === '') continue; // run-wide nodes report under the empty key in every chunk
+        const other = seen.get(item);
+        if (other !== undefined && other !== file) {
+          throw new Error(`image '${item}' is in both ${other} and ${file}: chunks must not overlap`);
+        }
+        seen.set(item, file);
+      }
+    }
+  };
+  noteItems(first.summary, first.file);
+  for (const { file, summary } of runs.slice(1)) {
+    if (studySettings(summary) !== settings) {
+      throw new Error(`${file}: pipeline or params differ from ${first.file} (beyond the image selection)`);
+    }
+    noteItems(summary, file);
+    for (const [node, byItem] of Object.entries(summary.metrics)) {
+      Object.assign((merged.metrics[node] ??= {}), byItem);
+    }
+    for (const [id, node] of Object.entries(summary.nodes)) {
+      const into = merged.nodes[id];
+      if (!into) {
+        merged.nodes[id] = structuredClone(node);
+        continue;
+      }
+      into.executions += node.executions;
+      into.cacheHits += node.cacheHits;
+      into.ms += node.ms;
+      into.calls.forward += node.calls.forward;
+      into.calls.gradient += node.calls.gradient;
+    }
+    merged.ms += summary.ms;
+    merged.files.push(...summary.files);
+  }
+  return merged;
+}
+
+/** Groups study runs by pipeline and params (ignoring the image selection), in first-seen order. */
+export function groupStudyRuns<T extends { summary: RunSummary }>(runs: T[]): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const r of runs) {
+    const key = studySettings(r.summary);
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()];
+}
+
 export function summarizeStudy(summary: RunSummary): StudyRow[] {
   const methods = studyMethods(summary);
   if (methods.length === 0) {
