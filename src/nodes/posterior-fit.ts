@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { defineNode } from './define.js';
 import { guidanceParams, solverInputs, solverSetup } from './solver-inputs.js';
-import { observationImage } from '../physics/observation.js';
+import { OBSERVATION_FILLS, observationImage, type ObservationFill } from '../physics/observation.js';
 import { fitVipaintPosterior } from '../solvers/vipaint/fit.js';
 import type { KeypointSchedule } from './schedule.js';
 import { Rng } from '../util/random.js';
@@ -24,6 +24,7 @@ export interface PosteriorFitParams {
   gammaShape: 'element' | 'keypoint';
   topEntropy: boolean;
   klVariant: 'correct' | 'authors';
+  initFill?: ObservationFill;
   lrMu: number;
   lrGamma: number;
   lrLogTau2: number;
@@ -89,6 +90,11 @@ export default defineNode<PosteriorFitParams>({
         description: 'include the entropy of q(z_Te) (false: the paper objective)',
       },
       klVariant: { enum: ['correct', 'authors'], default: 'correct' },
+      initFill: {
+        enum: [...OBSERVATION_FILLS],
+        description:
+          "inpainting: the value of the missing pixels in the image whose encoding is y_0 for the initialisation: 'zero' (mid-grey, the paper's; used when unset) or 'observed-mean' (the observed pixels' mean, for dark-background data)",
+      },
       lrMu: { type: 'number', exclusiveMinimum: 0, default: 0.1 },
       lrGamma: { type: 'number', exclusiveMinimum: 0, default: 0.1 },
       lrLogTau2: { type: 'number', exclusiveMinimum: 0, default: 0.01 },
@@ -98,7 +104,7 @@ export default defineNode<PosteriorFitParams>({
     const { prior, op, onCalls } = solverSetup(inputs, params, ctx);
     const schedule = inputs.schedule as KeypointSchedule | undefined;
     const y0 = tf.tidy(() => {
-      const img = observationImage(op);
+      const img = observationImage(op, params.initFill ?? 'zero');
       return prior.encode(img);
     });
     try {
