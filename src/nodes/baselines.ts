@@ -15,6 +15,7 @@ import { resample, RESAMPLE_DEFAULTS } from '../solvers/baselines/resample.js';
 import { redDiff, RED_DIFF_DEFAULTS } from '../solvers/baselines/red-diff.js';
 import { blended, BLENDED_DEFAULTS } from '../solvers/baselines/blended.js';
 import { repaint, REPAINT_DEFAULTS } from '../solvers/baselines/repaint.js';
+import { LATENT_MASK_RULES } from '../solvers/baselines/common.js';
 import { copaint, COPAINT_DEFAULTS } from '../solvers/baselines/copaint.js';
 
 type Props = Record<string, Record<string, unknown>>;
@@ -140,6 +141,11 @@ export const BASELINE_NODES: NodeDefinition<never>[] = [
     {
       steps: int(`reverse steps (default ${BLENDED_DEFAULTS.steps})`),
       eta: num('DDIM eta (default 1: ancestral)', { minimum: 0, maximum: 1 }),
+      latentMask: {
+        enum: [...LATENT_MASK_RULES],
+        description:
+          "latent priors: a latent element is observed when all (default) or at least half ('majority') of its pixel footprint is",
+      },
     },
   ),
   baselineNode(
@@ -151,6 +157,11 @@ export const BASELINE_NODES: NodeDefinition<never>[] = [
       jumpLength: int(`jump length (default ${REPAINT_DEFAULTS.jumpLength})`),
       resamplings: int(`resamplings per jump (default ${REPAINT_DEFAULTS.resamplings})`),
       clipX0: { type: 'boolean', description: 'clip x_hat to [-1, 1] (default: pixel priors)' },
+      latentMask: {
+        enum: [...LATENT_MASK_RULES],
+        description:
+          "latent priors: a latent element is observed when all (default) or at least half ('majority') of its pixel footprint is",
+      },
     },
   ),
   baselineNode(

@@ -24,6 +24,7 @@ import {
   withState,
   yieldToLoop,
   type CommonSolverOptions,
+  type LatentMaskRule,
   type SolverContext,
   startNoise,
 } from './common.js';
@@ -31,6 +32,8 @@ import { Replacement } from './replacement.js';
 import { timeGrid } from './schedule-grid.js';
 
 export interface BlendedOptions extends CommonSolverOptions {
+  /** Latent priors: which latent elements count as observed (default 'all'; common.ts). */
+  latentMask?: LatentMaskRule;
   /** Reverse steps (network calls), default 1000. */
   steps?: number;
   /** DDIM stochasticity, default 1 (ancestral). */
@@ -54,7 +57,7 @@ export async function blended(
   const schedule = prior.denoiser.schedule;
   const times = timeGrid(schedule, steps).reverse();
   const shape: [number, number, number, number] = [n, ...prior.latentShape];
-  const repl = Replacement.create(prior, op, method);
+  const repl = Replacement.create(prior, op, method, opts.latentMask);
   try {
     return await withState(async (state) => {
       const top = times[0] as number;

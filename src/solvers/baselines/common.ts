@@ -88,7 +88,21 @@ export function requireMask(op: MeasurementOperator, method: string): tf.Tensor4
  * latent element counts as observed only when EVERY pixel of its f x f footprint is observed (a
  * min-pool with f = H / h), so that replacing it never imports the zeros of missing pixels.
  */
-export function maskInPriorSpace(prior: DiffusionPrior, mask: tf.Tensor4D, method: string): tf.Tensor4D {
+/**
+ * How a pixel mask becomes a latent one for replacement methods: 'all' (a latent element is
+ * observed only when its whole f x f footprint is: exact but empty under fine free-form masks)
+ * or 'majority' (when at least half of its footprint is, as Blended Latent Diffusion's
+ * downsampled mask; the decoder then mixes a few missing pixels into the replaced region).
+ */
+export const LATENT_MASK_RULES = ['all', 'majority'] as const;
+export type LatentMaskRule = (typeof LATENT_MASK_RULES)[number];
+
+export function maskInPriorSpace(
+  prior: DiffusionPrior,
+  mask: tf.Tensor4D,
+  method: string,
+  rule: LatentMaskRule = 'all',
+): tf.Tensor4D {
   if (prior.space === 'pixel') return tf.clone(mask);
   const [h, w] = prior.imageShape;
   const [lh, lw] = prior.latentShape;
@@ -96,7 +110,11 @@ export function maskInPriorSpace(prior: DiffusionPrior, mask: tf.Tensor4D, metho
   if (!Number.isInteger(f) || f !== w / lw) {
     throw new Error(`${method}: image ${h}x${w} is not an integer multiple of the latent ${lh}x${lw}`);
   }
-  return tf.tidy(() => tf.neg(tf.maxPool(tf.neg(mask), f, f, 'valid')) as tf.Tensor4D);
+  return tf.tidy(() =>
+    rule === 'all'
+      ? (tf.neg(tf.maxPool(tf.neg(mask), f, f, 'valid')) as tf.Tensor4D)
+      : (tf.cast(tf.greaterEqual(tf.avgPool(mask, f, f, 'valid'), 0.5), 'float32') as tf.Tensor4D),
+  );
 }
 
 /** Per-sample ||y - A(x)||_2 over observed entries, [N] (likelihood.ts `l2Residual`). Differentiable. */

@@ -29,6 +29,7 @@ import {
   withState,
   yieldToLoop,
   type CommonSolverOptions,
+  type LatentMaskRule,
   type SolverContext,
   startNoise,
 } from './common.js';
@@ -36,6 +37,8 @@ import { Replacement } from './replacement.js';
 import { gridLevel, jumpSchedule, timeGrid } from './schedule-grid.js';
 
 export interface RepaintOptions extends CommonSolverOptions {
+  /** Latent priors: which latent elements count as observed (default 'all'; common.ts). */
+  latentMask?: LatentMaskRule;
   /** Levels of the grid, default 256. */
   steps?: number;
   /** Jump length L, default 10. */
@@ -66,7 +69,7 @@ export async function repaint(
   const grid = timeGrid(schedule, tT);
   const seq = jumpSchedule(tT, jl, jn);
   const shape: [number, number, number, number] = [n, ...prior.latentShape];
-  const repl = Replacement.create(prior, op, method);
+  const repl = Replacement.create(prior, op, method, opts.latentMask);
   try {
     return await withState(async (state) => {
       const top = grid[tT - 1] as number;

@@ -9,7 +9,7 @@
  *
  * Pixel priors: m is the operator's mask and y0 = y. Latent priors: m is the mask min-pooled to the
  * latent grid (a latent element counts as observed only when its whole f x f pixel footprint is;
- * common.ts `maskInPriorSpace`) and y0 = E(y), the encoding of the masked observation. With a real
+ * common.ts `maskInPriorSpace`; or, with the 'majority' rule, when half of it is) and y0 = E(y), the encoding of the masked observation. With a real
  * VAE the encoder's receptive field mixes in the zeros of nearby missing pixels, so latent
  * replacement is only approximately consistent near the mask's edge; the decoded result is NOT
  * pasted with y in pixel space (the methods are compared as published).
@@ -23,7 +23,7 @@ import { qSample } from '../../sampling/forward.js';
 import type { NoiseSchedule, TimeOrLevel } from '../../schedules/types.js';
 import type { Rng } from '../../util/random.js';
 import type { DiffusionPrior } from '../prior.js';
-import { maskInPriorSpace, requireMask } from './common.js';
+import { maskInPriorSpace, requireMask, type LatentMaskRule } from './common.js';
 
 export class Replacement {
   private constructor(
@@ -34,16 +34,22 @@ export class Replacement {
     private readonly schedule: NoiseSchedule,
   ) {}
 
-  static create(prior: DiffusionPrior, op: MeasurementOperator, method: string): Replacement {
+  static create(
+    prior: DiffusionPrior,
+    op: MeasurementOperator,
+    method: string,
+    rule: LatentMaskRule = 'all',
+  ): Replacement {
     const pixelMask = requireMask(op, method);
-    const mask = maskInPriorSpace(prior, pixelMask, method);
+    const mask = maskInPriorSpace(prior, pixelMask, method, rule);
     const total = tf.sum(mask);
     const observed = total.dataSync()[0] as number;
     total.dispose();
     if (!(observed > 0)) {
       mask.dispose();
       throw new Error(
-        `${method}: no element of the prior's ${prior.space} space is fully observed by the mask`,
+        `${method}: no element of the prior's ${prior.space} space is ${rule === 'all' ? 'fully' : 'mostly'} observed by the mask` +
+          (prior.space === 'latent' && rule === 'all' ? " (latentMask: 'majority' relaxes this)" : ''),
       );
     }
     const known = prior.space === 'pixel' ? tf.clone(op.y) : prior.encode(op.y);
