@@ -84,11 +84,6 @@ export function requireMask(op: MeasurementOperator, method: string): tf.Tensor4
 }
 
 /**
- * The mask at the resolution of the prior's space. Pixel priors: the pixel mask. Latent priors: a
- * latent element counts as observed only when EVERY pixel of its f x f footprint is observed (a
- * min-pool with f = H / h), so that replacing it never imports the zeros of missing pixels.
- */
-/**
  * How a pixel mask becomes a latent one for replacement methods: 'all' (a latent element is
  * observed only when its whole f x f footprint is: exact but empty under fine free-form masks)
  * or 'majority' (when at least half of its footprint is, as Blended Latent Diffusion's
@@ -97,6 +92,12 @@ export function requireMask(op: MeasurementOperator, method: string): tf.Tensor4
 export const LATENT_MASK_RULES = ['all', 'majority'] as const;
 export type LatentMaskRule = (typeof LATENT_MASK_RULES)[number];
 
+/**
+ * The mask at the resolution of the prior's space. Pixel priors: the pixel mask. Latent priors,
+ * rule 'all': a latent element counts as observed only when EVERY pixel of its f x f footprint is
+ * (a min-pool with f = H / h), so that replacing it never imports the zeros of missing pixels;
+ * rule 'majority': when the footprint's mean is at least 0.5.
+ */
 export function maskInPriorSpace(
   prior: DiffusionPrior,
   mask: tf.Tensor4D,

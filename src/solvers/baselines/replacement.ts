@@ -7,10 +7,10 @@
  *
  * and after the last step (at the clean level) by y0 itself, so observed entries end exactly on y.
  *
- * Pixel priors: m is the operator's mask and y0 = y. Latent priors: m is the mask min-pooled to the
- * latent grid (a latent element counts as observed only when its whole f x f pixel footprint is;
- * common.ts `maskInPriorSpace`; or, with the 'majority' rule, when half of it is) and y0 = E(y), the encoding of the masked observation. With a real
- * VAE the encoder's receptive field mixes in the zeros of nearby missing pixels, so latent
+ * Pixel priors: m is the operator's mask and y0 = y. Latent priors: m is the mask pooled to the
+ * latent grid (a latent element counts as observed when its whole f x f pixel footprint is, or
+ * with the 'majority' rule half of it; common.ts `maskInPriorSpace`) and y0 = E(y), the encoding
+ * of the masked observation. With a real VAE the encoder's receptive field mixes in the zeros of nearby missing pixels, so latent
  * replacement is only approximately consistent near the mask's edge; the decoded result is NOT
  * pasted with y in pixel space (the methods are compared as published).
  *
