@@ -10,9 +10,10 @@
  * Pixel priors: m is the operator's mask and y0 = y. Latent priors: m is the mask pooled to the
  * latent grid (a latent element counts as observed when its whole f x f pixel footprint is, or
  * with the 'majority' rule half of it; common.ts `maskInPriorSpace`) and y0 = E(y), the encoding
- * of the masked observation. With a real VAE the encoder's receptive field mixes in the zeros of nearby missing pixels, so latent
- * replacement is only approximately consistent near the mask's edge; the decoded result is NOT
- * pasted with y in pixel space (the methods are compared as published).
+ * of the masked observation. With a real VAE the encoder's receptive field mixes in the zeros of
+ * nearby missing pixels, so latent replacement is only approximately consistent near the mask's
+ * edge; the decoded result is NOT pasted with y in pixel space (the methods are compared as
+ * published).
  *
  * With measurement noise (sigma_y > 0) the replacement uses the noisy y as if it were clean: hard
  * replacement has no notion of noise, so observed pixels end on the noisy observation.
