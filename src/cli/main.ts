@@ -11,6 +11,7 @@ import { ProgressRenderer, formatSummary, type LogMode } from './progress.js';
 import { describeNodes } from './nodes-command.js';
 import { inspectPath } from './inspect-command.js';
 import { convertCheckpoint } from '../models/convert.js';
+import { importLpipsSqueeze } from '../models/lpips-import.js';
 
 const DEFAULT_CACHE = process.env.FLOW_CACHE_DIR ?? '.flow-cache';
 
@@ -184,6 +185,19 @@ export async function main(argv: string[]): Promise<number> {
           );
       },
     );
+
+  program
+    .command('import-lpips')
+    .description('make an LPIPS (SqueezeNet) model folder from the official linear weights and the backbone')
+    .requiredOption('--lin <file>', 'LPIPS v0.1 linear weights (lpips/weights/v0.1/squeeze.pth)')
+    .requiredOption('--backbone <file>', 'SqueezeNet 1.1 ImageNet state dict (torchvision numbering)')
+    .requiredOption('--out <dir>', 'model folder to write (e.g. models-local/lpips-squeeze)')
+    .option('--overwrite', 'replace an existing folder')
+    .action(async (o: { lin: string; backbone: string; out: string; overwrite?: boolean }) => {
+      await initBackend(undefined);
+      const r = await importLpipsSqueeze(o);
+      process.stdout.write(`wrote ${r.out}: perceptual (LPIPS squeeze), ${r.parameters} parameters\n`);
+    });
 
   program
     .command('inspect')

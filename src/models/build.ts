@@ -1,7 +1,8 @@
 /**
  * From a model folder to usable networks: the diffusion prior (denoiser in its own space plus the
- * autoencoder's decode/encode for LDMs), the autoencoder alone, or a classifier. This is the one
- * code path for the embedded default models and for users' converted checkpoints.
+ * autoencoder's decode/encode for LDMs), the autoencoder alone, a classifier, or a perceptual
+ * distance (LPIPS). This is the one code path for the embedded default models and for users'
+ * converted checkpoints.
  *
  * Class labels: a class-conditional model with `classes.count = C` takes labels 0..C-1, and label
  * C is the null (unconditional) class used for classifier-free guidance. For CompVis UNets that is
@@ -22,6 +23,7 @@ import { ddConfigFromOfficial } from '../networks/autoencoder-blocks.js';
 import { makeDenoiser, type Denoiser, type RawNetwork } from '../networks/denoiser.js';
 import { withGuidance } from '../networks/guidance.js';
 import { Classifier, type ClassifierConfig } from '../networks/classifier.js';
+import { LpipsSqueeze } from '../networks/lpips.js';
 import { createSchedule, type ScheduleSpec } from '../schedules/index.js';
 import type { DiffusionPrior } from '../solvers/prior.js';
 
@@ -55,6 +57,8 @@ export interface LoadedModel {
   readonly autoencoder?: Autoencoder;
   /** Classifier models: logits and penultimate features of images in [-1, 1]. */
   readonly classifier?: Classifier;
+  /** Perceptual models (LPIPS): a differentiable per-sample distance between images in [-1, 1]. */
+  readonly perceptual?: LpipsSqueeze;
   /** The solver-facing prior, optionally class-conditioned with guidance. */
   prior(options?: PriorOptions): DiffusionPrior;
   dispose(): void;
@@ -185,6 +189,17 @@ export function buildModel(folder: ModelFolder): LoadedModel {
     const c = classifier;
     disposers.push(() => c.dispose());
   }
+  let perceptual: LpipsSqueeze | undefined;
+  if (m.kind === 'perceptual') {
+    if (m.architecture.type !== 'lpips-squeeze') fail(folder, `a perceptual model's architecture must be 'lpips-squeeze'`);
+    try {
+      perceptual = LpipsSqueeze.load(networkTensors(folder));
+    } catch (e) {
+      fail(folder, e instanceof Error ? e.message : String(e));
+    }
+    const p = perceptual;
+    disposers.push(() => p.dispose());
+  }
   const imageShape = m.dataShape;
   return {
     name: m.name,
@@ -197,6 +212,7 @@ export function buildModel(folder: ModelFolder): LoadedModel {
     denoiser,
     autoencoder,
     classifier,
+    perceptual,
     prior(options: PriorOptions = {}): DiffusionPrior {
       if (!denoiser) throw new ModelBuildError(`model '${m.name}' (${m.kind}) is not a diffusion prior`);
       const guided =

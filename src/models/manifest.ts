@@ -7,7 +7,7 @@
  * keeps `model.diffusion_model.` for the UNet and `first_stage_model.` for the autoencoder).
  */
 
-export type ModelKind = 'ldm' | 'pixel-diffusion' | 'autoencoder' | 'classifier';
+export type ModelKind = 'ldm' | 'pixel-diffusion' | 'autoencoder' | 'classifier' | 'perceptual';
 
 export const ARCHITECTURE_TYPES = [
   'openai-unet',
@@ -16,6 +16,7 @@ export const ARCHITECTURE_TYPES = [
   'autoencoder-kl',
   'vq-model',
   'classifier-cnn',
+  'lpips-squeeze',
 ] as const;
 export type ArchitectureType = (typeof ARCHITECTURE_TYPES)[number];
 
@@ -109,7 +110,7 @@ export const modelManifestSchema = {
   required: ['name', 'kind', 'architecture', 'dataShape'],
   properties: {
     name: { type: 'string', minLength: 1 },
-    kind: { enum: ['ldm', 'pixel-diffusion', 'autoencoder', 'classifier'] },
+    kind: { enum: ['ldm', 'pixel-diffusion', 'autoencoder', 'classifier', 'perceptual'] },
     description: { type: 'string' },
     architecture,
     weightsPrefix: { type: 'string' },
