@@ -26,6 +26,12 @@ const SCALE = [0.458, 0.448, 0.45];
 /** Channels of the seven taps. */
 export const LPIPS_SQUEEZE_CHANNELS = [64, 128, 256, 384, 384, 512, 512] as const;
 
+/**
+ * The smallest side the network takes: the stride-2 convolution and three ceil-mode poolings leave
+ * 17 -> 8 -> 4 -> 2 -> 1 (at 16 the last pooling would have no output; PyTorch refuses it too).
+ */
+export const LPIPS_MIN_SIDE = 17;
+
 /** features index -> LPIPS slice number (1-based), SqueezeNet 1.1. */
 export function squeezeSliceOf(featureIndex: number): number {
   const firstOfSlice = [0, 2, 5, 8, 10, 11, 12];
@@ -137,8 +143,10 @@ export class LpipsSqueeze {
       throw new Error(`LPIPS: images of different shapes [${a.shape}] and [${b.shape}]`);
     const [n, h, w, c] = a.shape;
     if (c !== 1 && c !== 3) throw new Error(`LPIPS: images need 1 or 3 channels, got ${c}`);
-    if (h < 15 || w < 15)
-      throw new Error(`LPIPS: images must be at least 15x15 (SqueezeNet's three poolings), got ${h}x${w}`);
+    if (h < LPIPS_MIN_SIDE || w < LPIPS_MIN_SIDE)
+      throw new Error(
+        `LPIPS: images must be at least ${LPIPS_MIN_SIDE}x${LPIPS_MIN_SIDE} (SqueezeNet's stride-2 conv and three poolings), got ${h}x${w}`,
+      );
     return tf.tidy(() => {
       const scaled = (x: tf.Tensor4D): tf.Tensor4D => {
         const rgb = c === 1 ? tf.tile(x, [1, 1, 1, 3]) : x;

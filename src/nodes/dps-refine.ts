@@ -2,9 +2,18 @@
  * `dps-refine`: from z_{T_s} down to 0 with the prior's steps plus a DPS-style likelihood gradient
  * step zeta * grad ||y - A(D(x_hat(z_t)))|| at each step (METHOD.md section 5), then decode and
  * clip to [-1, 1]. T_s comes from the wired posterior (its last keypoint) or the `from` param.
+ * With a perceptual model wired, LPIPS of the masked images joins the guidance loss (the paper's
+ * LDM setting).
  */
 import { defineNode } from './define.js';
-import { guidanceParams, solverInputs, solverSetup } from './solver-inputs.js';
+import {
+  guidanceParams,
+  perceptualInput,
+  perceptualOption,
+  perceptualParams,
+  solverInputs,
+  solverSetup,
+} from './solver-inputs.js';
 import { expectPosterior } from './ancestral-sample.js';
 import { refineWithLikelihood } from '../solvers/vipaint/refine.js';
 import { Rng } from '../util/random.js';
@@ -16,6 +25,7 @@ export interface DpsRefineParams {
   eta: number;
   from?: number;
   guidance: number;
+  perceptualWeight?: number;
 }
 
 export default defineNode<DpsRefineParams>({
@@ -26,6 +36,7 @@ export default defineNode<DpsRefineParams>({
     'Refine samples at T_s to images: prior steps to 0 with a likelihood-gradient (DPS) step each time',
   inputs: {
     ...solverInputs,
+    ...perceptualInput,
     latent: { type: 'latent', description: 'samples at T_s (e.g. from ancestral-sample)' },
     posterior: { type: 'posterior', optional: true, description: 'the fitted posterior: supplies T_s' },
   },
@@ -53,6 +64,7 @@ export default defineNode<DpsRefineParams>({
       },
       from: { type: 'number', description: 'T_s, when no posterior is wired' },
       ...guidanceParams,
+      ...perceptualParams,
     },
   },
   async run(inputs, params, ctx) {
@@ -67,6 +79,7 @@ export default defineNode<DpsRefineParams>({
       steps: params.steps,
       zeta: params.zeta,
       eta: params.eta,
+      perceptual: perceptualOption(inputs, params, op, ctx.nodeId),
       signal: ctx.signal,
       onCalls,
       onProgress: (p) => ctx.progress({ step: p.step, total: p.total, values: { loss: p.loss, t: p.t } }),

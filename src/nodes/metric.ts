@@ -3,12 +3,15 @@
  * images, SSIM as Wang et al. / skimage). With a mask wired, the same metrics restricted to the
  * missing pixels are added with a `_missing` suffix. Per-sample arrays plus mean / min / max; the
  * summaries also go to the run's metrics table. With two or more samples, their diversity (mean
- * per-pixel std across samples) is added too, also over the missing region.
+ * per-pixel std across samples) is added too, also over the missing region. With a perceptual
+ * model wired, LPIPS of each sample against the truth (`lpips`, lower is better).
  */
+import * as tf from '@tensorflow/tfjs';
 import { defineNode } from './define.js';
 import { psnr } from '../metric/psnr.js';
 import { ssim } from '../metric/ssim.js';
 import { diversity } from '../metric/diversity.js';
+import { expectModel } from './model-inputs.js';
 import { checkMaskCoverage, expectImage, expectMask, nodeError } from '../physics/node-inputs.js';
 
 export type MetricsRecord = Record<string, number | number[]>;
@@ -42,11 +45,16 @@ export default defineNode<Record<string, never>>({
       optional: true,
       description: 'Inpainting mask (1 = observed): adds *_missing metrics',
     },
+    perceptual: {
+      type: 'model',
+      optional: true,
+      description: 'a perceptual model (LPIPS, made by flow import-lpips): adds lpips per sample',
+    },
   },
   outputs: {
     metrics: {
       type: 'metrics',
-      description: 'psnr, ssim (per sample) and their _mean/_min/_max, diversity, plus _missing',
+      description: 'psnr, ssim (per sample) and their _mean/_min/_max, diversity, plus _missing; lpips',
     },
   },
   params: { type: 'object', properties: {}, additionalProperties: false },
@@ -68,6 +76,20 @@ export default defineNode<Record<string, never>>({
       summarise(metrics, summary, 'ssim', ssim(image, reference));
       const several = image.shape[0] > 1;
       if (several) metrics.diversity = summary.diversity = diversity(image);
+      if (inputs['perceptual'] !== undefined) {
+        const model = expectModel(inputs['perceptual'], ctx.nodeId);
+        const net = model.perceptual;
+        if (!net)
+          throw new Error(
+            `node '${ctx.nodeId}': input 'perceptual' needs a perceptual model (LPIPS), got '${model.name}' (${model.kind})`,
+          );
+        const d = tf.tidy(() =>
+          net.distance(image, tf.tile(reference, [image.shape[0], 1, 1, 1]) as tf.Tensor4D),
+        );
+        const values = Array.from(d.dataSync());
+        d.dispose();
+        summarise(metrics, summary, 'lpips', values);
+      }
       if (inputs['mask'] !== undefined) {
         const mask = expectMask(inputs['mask'], 'mask', ctx.nodeId, h, w).dataSync();
         checkMaskCoverage(mask, ctx.nodeId);

@@ -7,7 +7,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { defineNode } from './define.js';
-import { guidanceParams, solverInputs, solverSetup } from './solver-inputs.js';
+import {
+  guidanceParams,
+  perceptualInput,
+  perceptualOption,
+  perceptualParams,
+  solverInputs,
+  solverSetup,
+} from './solver-inputs.js';
 import { OBSERVATION_FILLS, observationImage, type ObservationFill } from '../physics/observation.js';
 import { fitVipaintPosterior } from '../solvers/vipaint/fit.js';
 import type { KeypointSchedule } from './schedule.js';
@@ -25,6 +32,7 @@ export interface PosteriorFitParams {
   topEntropy: boolean;
   klVariant: 'correct' | 'authors';
   initFill?: ObservationFill;
+  perceptualWeight?: number;
   lrMu: number;
   lrGamma: number;
   lrLogTau2: number;
@@ -38,6 +46,7 @@ export default defineNode<PosteriorFitParams>({
     "Fit VIPaint's hierarchical Gaussian posterior over mid-range diffusion latents to an observation",
   inputs: {
     ...solverInputs,
+    ...perceptualInput,
     schedule: {
       type: 'schedule',
       optional: true,
@@ -95,6 +104,7 @@ export default defineNode<PosteriorFitParams>({
         description:
           "inpainting: the value of the missing pixels in the image whose encoding is y_0 for the initialisation: 'zero' (mid-grey, the paper's; used when unset) or 'observed-mean' (the observed pixels' mean, for dark-background data)",
       },
+      ...perceptualParams,
       lrMu: { type: 'number', exclusiveMinimum: 0, default: 0.1 },
       lrGamma: { type: 'number', exclusiveMinimum: 0, default: 0.1 },
       lrLogTau2: { type: 'number', exclusiveMinimum: 0, default: 0.01 },
@@ -102,6 +112,7 @@ export default defineNode<PosteriorFitParams>({
   },
   async run(inputs, params, ctx) {
     const { prior, op, onCalls } = solverSetup(inputs, params, ctx);
+    const perceptual = perceptualOption(inputs, params, op, ctx.nodeId);
     const schedule = inputs.schedule as KeypointSchedule | undefined;
     const y0 = tf.tidy(() => {
       const img = observationImage(op, params.initFill ?? 'zero');
@@ -111,6 +122,7 @@ export default defineNode<PosteriorFitParams>({
       const fit = await fitVipaintPosterior(prior, op, {
         y0,
         rng: new Rng(ctx.seed),
+        perceptual,
         config: {
           ...(schedule ? { keypoints: schedule.keypoints } : {}),
           eta: params.eta,
