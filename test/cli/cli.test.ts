@@ -217,3 +217,32 @@ test('Ctrl-C (SIGINT) stops a run promptly with exit 130 and writes no outputs',
     [],
   );
 });
+
+const LPIPS_REF = path.resolve(REPO, '../shared/reference/lpips');
+test(
+  'import-lpips writes a perceptual model folder that inspect reads; a bad file is a one-line error',
+  {
+    skip: (await stat(LPIPS_REF).catch(() => undefined))
+      ? false
+      : `no LPIPS reference weights at ${LPIPS_REF}`,
+  },
+  async () => {
+    const dir = await tempDir();
+    const out = path.join(dir, 'lpips-squeeze');
+    const args = ['import-lpips', '--lin', path.join(LPIPS_REF, 'squeeze.pth'), '--backbone'];
+    const ok = await flow([...args, path.join(LPIPS_REF, 'squeeze.backbone.pth'), '--out', out]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(
+      ok.stdout,
+      /wrote .*lpips-squeeze\/model\.yaml: perceptual \(LPIPS squeeze\), 72\d{4} parameters/,
+    );
+    const inspected = await flow(['inspect', out]);
+    assert.equal(inspected.code, 0, inspected.stderr);
+    assert.match(inspected.stdout, /perceptual/);
+    const bad = await flow([...args, path.join(LPIPS_REF, 'ex_ref.png'), '--out', path.join(dir, 'bad')]);
+    assert.equal(bad.code, 1);
+    assert.equal(lines(bad.stderr).length, 1, bad.stderr);
+    assert.match(bad.stderr, /^flow: .*ex_ref\.png/);
+    await assert.rejects(stat(path.join(dir, 'bad')));
+  },
+);
