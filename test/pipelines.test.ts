@@ -80,18 +80,36 @@ const baselineSteps: Record<string, string[]> = {
   'ldm-sr4x-red-diff': ['solver.steps=2'],
   'ldm-sr4x-resample': ['solver.steps=4', 'solver.interval=2', 'solver.lookahead=1', 'solver.optSteps=2'],
   'ldm-inpaint-blended': ['solver.steps=2'],
+  'ldm-inpaint-dps': ['solver.steps=2'],
   'ldm-inpaint-repaint': ['solver.steps=4', 'solver.jumpLength=2', 'solver.resamplings=2'],
+  'ldm-deblur-dps': ['solver.steps=2', 'measure.size=7', 'sigma=1.0'],
+  'ldm-deblur-red-diff': ['solver.steps=2', 'measure.size=7', 'sigma=1.0'],
+  'pixel-inpaint-dps': ['solver.steps=2'],
+  'pixel-inpaint-red-diff': ['solver.steps=2', 'solver.times=random'],
+  'pixel-inpaint-blended': ['solver.steps=2'],
+  'pixel-inpaint-repaint': ['solver.steps=4', 'solver.jumpLength=2', 'solver.resamplings=2'],
+  'pixel-inpaint-copaint': ['solver.steps=2', 'solver.timeTravel=true'],
+  'pixel-deblur-dps': ['solver.steps=2', 'measure.size=7', 'sigma=1.0'],
 };
 
-test('the baseline pipelines run on a model folder through the shared chains', async () => {
-  const ldm = await writeTinyLdm(await tempDir());
+test('the baseline pipelines run on model folders (tiny LDM / EDM) through the shared chains', async () => {
+  const dir = await tempDir();
+  const ldm = await writeTinyLdm(dir);
+  const edm = await writeTinyEdm(dir);
   const shipped = (await readdir(path.join(REPO, 'pipelines/baselines')))
     .map((f) => f.replace(/\.yaml$/, ''))
     .sort();
   assert.deepEqual(shipped, Object.keys(baselineSteps).sort(), 'every baseline pipeline is exercised');
   for (const [name, steps] of Object.entries(baselineSteps)) {
+    const inputs = name.startsWith('pixel-')
+      ? [
+          `input/prior.path=${edm}`,
+          `input/images.path=${path.join(REPO, 'assets/images/64/c*.png')}`,
+          'input/images.size=16',
+        ]
+      : tinyInputs(ldm);
     const plan = await loadPlan(path.join(REPO, `pipelines/baselines/${name}.yaml`), {
-      overrides: [...tinyInputs(ldm), 'samples=1', ...steps],
+      overrides: [...inputs, 'samples=1', ...steps],
     });
     const { summary } = await runPlan(plan, { cache: false }).result;
     assert.equal(Object.keys(summary.metrics['evaluate/score'] ?? {}).length, 3, name);
