@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { loadPlan } from '../src/graph/plan.js';
 import { runPlan } from '../src/runtime/execute.js';
@@ -13,6 +14,7 @@ import { initBackend } from '../src/runtime/backend.js';
 import { REPO, tempDir } from './engine/helpers.js';
 import { writeTinyEdm, writeTinyLdm } from './models/tiny-models.js';
 import { formatStudyTable, summarizeStudy } from '../src/report/study.js';
+import { importLpipsSqueeze } from '../src/models/lpips-import.js';
 
 await initBackend('wasm');
 
@@ -214,3 +216,37 @@ for (const [name, methods] of [
     assert.match(table, /Paired differences, method minus vipaint2/);
   });
 }
+
+const LPIPS_REF = path.resolve(REPO, '../shared/reference/lpips');
+test(
+  'examples/vipaint-lpips.yaml: VIPaint-2 with and without the LPIPS term, both scored with LPIPS',
+  {
+    skip: existsSync(path.join(LPIPS_REF, 'squeeze.pth'))
+      ? false
+      : `no LPIPS reference weights at ${LPIPS_REF}`,
+  },
+  async () => {
+    const dir = await tempDir();
+    const lpips = path.join(dir, 'lpips');
+    await importLpipsSqueeze({
+      lin: path.join(LPIPS_REF, 'squeeze.pth'),
+      backbone: path.join(LPIPS_REF, 'squeeze.backbone.pth'),
+      out: lpips,
+    });
+    const plan = await loadPlan(path.join(REPO, 'examples/vipaint-lpips.yaml'), {
+      overrides: [
+        `lpips=${lpips}`,
+        `images=${path.join(REPO, 'assets/fashion/test-0000.png')}`,
+        'samples=2',
+        'iterations=1',
+        'refineSteps=1',
+      ],
+    });
+    const { summary } = await runPlan(plan, { cache: false }).result;
+    for (const node of ['lpips-vipaint2', 'lpips-vipaint2-lpips']) {
+      const m = Object.values(summary.metrics[node] ?? {})[0] as Record<string, number> | undefined;
+      assert.ok(m && m.lpips_mean! > 0 && m.lpips_mean! < 1, `${node}: lpips_mean ${m?.lpips_mean}`);
+    }
+    assert.deepEqual(summary.nodes['perceptual-fit']?.calls, summary.nodes['vipaint2/fit']?.calls);
+  },
+);
