@@ -57,7 +57,7 @@ export async function importLpipsSqueeze(opts: LpipsImportOptions): Promise<{ ou
     source:
       `LPIPS v0.1 linear weights ${path.basename(opts.lin)} (${lin.format}) and SqueezeNet 1.1 backbone ` +
       `${path.basename(opts.backbone)} (${backbone.format}); BSD-2-Clause (richzhang/PerceptualSimilarity); ` +
-      'imported by scripts/models/import-lpips.ts',
+      'imported by flow import-lpips',
   });
   await writeModelFolder(opts.out, manifest, tensors, { overwrite: opts.overwrite });
   let parameters = 0;
