@@ -85,7 +85,8 @@ export const perceptualParams = {
   perceptualWeight: {
     type: 'number',
     minimum: 0,
-    description: 'weight of the perceptual term when a perceptual model is wired (1 when unset)',
+    description:
+      "weight of the perceptual term when a perceptual model is wired (1 when unset); it adds to each sample's data term, which is a Laplace NLL sum |r| / b in posterior-fit (hundreds on 32x32 images) but the residual norm ||r|| in dps-refine (single digits), so useful weights differ between the two",
   },
 } as const;
 
