@@ -12,7 +12,7 @@
  */
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { REPO, STUDY_TASKS } from './tasks.js';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/runtime/backend.js';
 import { loadPlan } from '../../src/graph/plan.js';
@@ -20,23 +20,17 @@ import { runPlan } from '../../src/runtime/execute.js';
 import { StageCache } from '../../src/runtime/cache.js';
 import { loadModel } from '../../src/models/build.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const TASKS: Record<string, { pipeline: string; sets: string[] }> = {
-  rotated: { pipeline: 'pipelines/study/fashion-inpaint.yaml', sets: ['mask=rotated'] },
-  random: { pipeline: 'pipelines/study/fashion-inpaint.yaml', sets: ['mask=random'] },
-  sr4x: { pipeline: 'pipelines/study/fashion-sr4x.yaml', sets: [] },
-};
 const args = process.argv.slice(2);
 const option = (name: string): string | undefined => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
 };
 const task = args[0] ?? '';
-const spec = TASKS[task];
+const spec = STUDY_TASKS[task];
 const lpipsDir = option('lpips');
 if (!spec || !lpipsDir) {
   console.error(
-    `usage: lpips.ts <${Object.keys(TASKS).join('|')}> --lpips <folder> [--images 0:50] [--cache-dir dir] [--json out]`,
+    `usage: lpips.ts <${Object.keys(STUDY_TASKS).join('|')}> --lpips <folder> [--images 0:50] [--cache-dir dir] [--json out]`,
   );
   process.exit(2);
 }
@@ -44,7 +38,7 @@ const images = option('images') ?? '0:50';
 const cacheDir = path.resolve(option('cache-dir') ?? 'study-out/cache');
 
 await initBackend('wasm');
-const plan = await loadPlan(path.join(repo, spec.pipeline), {
+const plan = await loadPlan(path.join(REPO, spec.pipeline), {
   overrides: [`images=fashion-mnist:test[${images}]`, ...spec.sets],
 });
 // Methods: each score-<method>/score metric node, with the samples and the truth it compares.

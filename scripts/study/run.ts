@@ -14,14 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const TASKS: Record<string, { pipeline: string; sets: string[] }> = {
-  rotated: { pipeline: 'pipelines/study/fashion-inpaint.yaml', sets: ['mask=rotated'] },
-  random: { pipeline: 'pipelines/study/fashion-inpaint.yaml', sets: ['mask=random'] },
-  sr4x: { pipeline: 'pipelines/study/fashion-sr4x.yaml', sets: [] },
-};
+import { REPO, STUDY_TASKS } from './tasks.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string): string => {
@@ -29,9 +22,11 @@ const option = (name: string, fallback: string): string => {
   return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
 };
 const task = args[0] ?? '';
-const spec = TASKS[task];
+const spec = STUDY_TASKS[task];
 if (!spec) {
-  console.error(`usage: run.ts <${Object.keys(TASKS).join('|')}> [--images 0:50] [--chunk 5] [--out dir]`);
+  console.error(
+    `usage: run.ts <${Object.keys(STUDY_TASKS).join('|')}> [--images 0:50] [--chunk 5] [--out dir]`,
+  );
   process.exit(2);
 }
 const range = /^(\d+):(\d+)$/.exec(option('images', '0:50'));
@@ -54,9 +49,9 @@ for (let start = Number(range[1]); start < Number(range[2]); start += chunk) {
   }
   const t0 = Date.now();
   const cli = [
-    path.join(repo, 'bin/flow.js'),
+    path.join(REPO, 'bin/flow.js'),
     'run',
-    path.join(repo, spec.pipeline),
+    path.join(REPO, spec.pipeline),
     '--set',
     `images=fashion-mnist:test[${start}:${stop}]`,
     ...spec.sets.flatMap((s) => ['--set', s]),
