@@ -6,7 +6,14 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { defineNode, type NodeDefinition } from './define.js';
-import { guidanceParams, solverInputs, solverSetup } from './solver-inputs.js';
+import {
+  guidanceParams,
+  perceptualInput,
+  perceptualOption,
+  perceptualParams,
+  solverInputs,
+  solverSetup,
+} from './solver-inputs.js';
 import { Rng } from '../util/random.js';
 import type { Solver } from '../solvers/baselines/common.js';
 import { dps, DPS_DEFAULTS } from '../solvers/baselines/dps.js';
@@ -38,13 +45,15 @@ function baselineNode<O extends object>(
   solver: Solver<O>,
   props: Props,
   space?: 'pixel' | 'latent',
+  /** Whether the method takes an optional perceptual model (input `perceptual`, param `perceptualWeight`). */
+  perceptual = false,
 ): NodeDefinition<never> {
-  return defineNode<O & { samples: number; guidance: number }>({
+  return defineNode<O & { samples: number; guidance: number; perceptualWeight?: number }>({
     type,
     version: 1,
     category: 'baseline',
     description,
-    inputs: solverInputs,
+    inputs: perceptual ? { ...solverInputs, ...perceptualInput } : solverInputs,
     outputs: { image: { type: 'image', description: 'N decoded samples in [-1, 1]' } },
     params: {
       type: 'object',
@@ -52,12 +61,15 @@ function baselineNode<O extends object>(
         samples: { type: 'integer', minimum: 1, default: 4, description: 'number of samples N (one batch)' },
         ...guidanceParams,
         ...props,
+        ...(perceptual ? perceptualParams : {}),
       },
     },
     async run(inputs, params, ctx) {
       const { prior, op, onCalls } = solverSetup(inputs, params, ctx, { space });
-      const { guidance: _g, ...opts } = params;
-      const image = await solver(prior, op, opts as unknown as O, {
+      const { guidance: _g, perceptualWeight: _w, ...opts } = params;
+      const term = perceptual ? perceptualOption(inputs, params, op, ctx.nodeId) : undefined;
+      const withTerm = term ? { ...opts, perceptual: term } : opts;
+      const image = await solver(prior, op, withTerm as unknown as O, {
         rng: new Rng(ctx.seed),
         signal: ctx.signal,
         onCalls,
@@ -78,12 +90,14 @@ export const BASELINE_NODES: NodeDefinition<never>[] = [
         `reverse steps (default ${DPS_DEFAULTS.pixel.steps} pixel, ${DPS_DEFAULTS.latent.steps} latent)`,
       ),
       scale: num(
-        `gradient step size (default ${DPS_DEFAULTS.pixel.scale} pixel, ${DPS_DEFAULTS.latent.scale} latent)`,
+        `gradient step size (default ${DPS_DEFAULTS.pixel.scale} pixel, ${DPS_DEFAULTS.latent.scale} latent, ${DPS_DEFAULTS.latentPerceptualScale} latent with a perceptual model)`,
         { minimum: 0 },
       ),
       eta: num('DDIM eta (default 1 pixel, 0 latent)', { minimum: 0, maximum: 1 }),
       clipX0: { type: 'boolean', description: 'clip x_hat to [-1, 1] (default: pixel priors)' },
     },
+    undefined,
+    true,
   ),
   baselineNode(
     'baseline.psld',

@@ -133,3 +133,58 @@ test(
     );
   },
 );
+
+test(
+  'LPIPS in baseline.dps: weight 0 = unwired; the latent default scale becomes 2 with a perceptual model',
+  { skip },
+  async () => {
+    await initBackend('wasm');
+    const dir = await tempDir();
+    const lpips = path.join(dir, 'lpips-squeeze');
+    await importLpipsSqueeze({
+      lin: path.join(REF, 'squeeze.pth'),
+      backbone: path.join(REF, 'squeeze.backbone.pth'),
+      out: lpips,
+    });
+    const dps = async (params: string, wired: boolean): Promise<number[]> => {
+      const file = path.join(dir, `d-${Math.random().toString(36).slice(2)}.yaml`);
+      await writeFile(
+        file,
+        `version: 1
+name: dps-perceptual
+params: { seed: 2 }
+nodes:
+  img: { type: load, params: { path: ${path.join(REPO, 'assets/images/64/chelsea.png')}, size: 32, channels: 1 } }
+  ldm: { type: model, params: { path: ${path.join(REPO, 'models/fashion-ldm')} } }
+  lp: { type: model, params: { path: ${lpips} } }
+  measure: { type: measure.inpaint, inputs: { image: img.image }, params: { mask: rotated } }
+  dps:
+    type: baseline.dps
+    inputs: { model: ldm.model, operator: measure.operator${wired ? ', perceptual: lp.model' : ''} }
+    params: { samples: 2, steps: 3${params} }
+`,
+      );
+      const r = await runPlan(await loadPlan(file), { cache: false, keep: ['dps.image'] }).result;
+      const image = r.outputs['dps.image']?.get('chelsea') as tf.Tensor4D;
+      const values = Array.from(await image.data());
+      image.dispose();
+      return values;
+    };
+    const plain = await dps('', false);
+    assert.deepEqual(
+      await dps(', perceptualWeight: 0, scale: 0.5', true),
+      plain,
+      'weight 0 at the same scale: unchanged',
+    );
+    assert.deepEqual(
+      await dps(', perceptualWeight: 0', true),
+      await dps(', scale: 2', false),
+      'default scale 2 when wired',
+    );
+    assert.notDeepEqual(
+      await dps(', perceptualWeight: 1, scale: 0.5', true),
+      plain,
+      'the LPIPS term changes the samples',
+    );
+  },
+);

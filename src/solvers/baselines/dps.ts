@@ -22,6 +22,9 @@
  *   (CompVis DDIM). Option `clipX0` overrides.
  * - The last step goes to the clean level; the result is decoded and clipped to [-1, 1].
  * - Measurement noise does not change the update (DPS's step size absorbs 1 / sigma_y^2).
+ * - Option `perceptual`: weight x loss(A(x) masked, y masked) (LPIPS) joins each sample's
+ *   residual norm, as in the paper's latent DPS baseline, whose scale is then 2 (METHOD.md
+ *   section 7); the latent default scale becomes 2 when it is given.
  * Network calls: `steps` gradient calls.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -30,6 +33,7 @@ import type { MeasurementOperator } from '../../physics/operator.js';
 import { ddimStep, ddimStepMeanStd } from '../../sampling/ddim.js';
 import { CLEAN, type TimeOrLevel } from '../../schedules/types.js';
 import type { DiffusionPrior } from '../prior.js';
+import { perceptualTerm, type PerceptualLoss } from '../likelihood.js';
 import {
   checkCompatible,
   decodeClip,
@@ -53,11 +57,15 @@ export interface DpsOptions extends CommonSolverOptions {
   eta?: number;
   /** Clip x_hat to [-1, 1] (default: true for pixel priors, false for latent ones). */
   clipX0?: boolean;
+  /** A perceptual term on the masked images, added to each sample's residual norm. */
+  perceptual?: { loss: PerceptualLoss; weight: number };
 }
 
 export const DPS_DEFAULTS = {
   pixel: { steps: 1000, scale: 5, eta: 1 },
   latent: { steps: 500, scale: 0.5, eta: 0 },
+  /** The latent scale with a perceptual term (METHOD.md section 7). */
+  latentPerceptualScale: 2,
 } as const;
 
 /** An extra per-sample loss term on (x_hat in the prior's space, its decoded image); [N] tensor. */
@@ -166,12 +174,17 @@ export async function dps(
   ctx: SolverContext,
 ): Promise<tf.Tensor4D> {
   const d = DPS_DEFAULTS[prior.space];
+  const perceptual = opts.perceptual;
+  const defaultScale = perceptual && prior.space === 'latent' ? DPS_DEFAULTS.latentPerceptualScale : d.scale;
   return runGuidedSampler(
     prior,
     op,
     {
       steps: opts.steps ?? d.steps,
-      scale: opts.scale ?? d.scale,
+      scale: opts.scale ?? defaultScale,
+      extra: perceptual
+        ? (_x0, image) => perceptualTerm(op, image, perceptual.loss, perceptual.weight)
+        : undefined,
       eta: opts.eta ?? d.eta,
       samples: sampleCount(opts, 'DPS'),
       method: 'DPS',
