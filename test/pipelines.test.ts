@@ -6,7 +6,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { loadPlan } from '../src/graph/plan.js';
 import { runPlan } from '../src/runtime/execute.js';
@@ -14,7 +13,7 @@ import { initBackend } from '../src/runtime/backend.js';
 import { REPO, tempDir } from './engine/helpers.js';
 import { writeTinyEdm, writeTinyLdm } from './models/tiny-models.js';
 import { formatStudyTable, summarizeStudy } from '../src/report/study.js';
-import { importLpipsSqueeze } from '../src/models/lpips-import.js';
+import { importReferenceLpips, lpipsSkip } from './helpers/lpips.js';
 
 await initBackend('wasm');
 
@@ -217,22 +216,13 @@ for (const [name, methods] of [
   });
 }
 
-const LPIPS_REF = path.resolve(REPO, '../shared/reference/lpips');
 test(
   'examples/vipaint-lpips.yaml: VIPaint-2 with and without the LPIPS term, both scored with LPIPS',
-  {
-    skip: existsSync(path.join(LPIPS_REF, 'squeeze.pth'))
-      ? false
-      : `no LPIPS reference weights at ${LPIPS_REF}`,
-  },
+  { skip: lpipsSkip },
   async () => {
     const dir = await tempDir();
     const lpips = path.join(dir, 'lpips');
-    await importLpipsSqueeze({
-      lin: path.join(LPIPS_REF, 'squeeze.pth'),
-      backbone: path.join(LPIPS_REF, 'squeeze.backbone.pth'),
-      out: lpips,
-    });
+    await importReferenceLpips(lpips);
     const plan = await loadPlan(path.join(REPO, 'examples/vipaint-lpips.yaml'), {
       overrides: [
         `lpips=${lpips}`,

@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { TEST_BACKENDS, relErr, useBackend } from '../helpers/backends.js';
 import { decodeTensor4d, loadFixture, type EncodedArray } from '../physics/fixture-io.js';
@@ -19,10 +18,9 @@ import { importLpipsSqueeze } from '../../src/models/lpips-import.js';
 import { loadModel, type LoadedModel } from '../../src/models/build.js';
 import { readImage } from '../../src/io/image.js';
 import { squeezeSliceOf } from '../../src/networks/lpips.js';
+import { LPIPS_REF, importReferenceLpips, lpipsSkip as skip } from '../helpers/lpips.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const REF = path.resolve(repo, '../shared/reference/lpips');
-const skip = existsSync(path.join(REF, 'squeeze.pth')) ? false : `no LPIPS reference weights at ${REF}`;
+const REF = LPIPS_REF;
 
 interface LpipsFixture {
   example: { d_ref_p0: number; d_ref_p1: number };
@@ -36,11 +34,7 @@ let folder: string | undefined;
 async function importOnce(): Promise<string> {
   if (!folder) {
     const out = path.join(tmp, 'lpips-squeeze');
-    await importLpipsSqueeze({
-      lin: path.join(REF, 'squeeze.pth'),
-      backbone: path.join(REF, 'squeeze.backbone.pth'),
-      out,
-    });
+    await importReferenceLpips(out);
     folder = out;
   }
   return folder;

@@ -9,19 +9,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadPlan } from '../../src/graph/plan.js';
 import { runPlan } from '../../src/runtime/execute.js';
 import { initBackend } from '../../src/runtime/backend.js';
-import { importLpipsSqueeze } from '../../src/models/lpips-import.js';
+import { importReferenceLpips, lpipsSkip as skip } from '../helpers/lpips.js';
 import { loadModel } from '../../src/models/build.js';
 import { REPO, tempDir } from '../engine/helpers.js';
-
-const REF = path.resolve(REPO, '../shared/reference/lpips');
-const skip = existsSync(path.join(REF, 'squeeze.pth')) ? false : `no LPIPS reference weights at ${REF}`;
 
 const chain = (
   ldm: string,
@@ -61,11 +57,7 @@ test(
     const dir = await tempDir();
     const ldm = path.join(REPO, 'models/fashion-ldm');
     const lpips = path.join(dir, 'lpips-squeeze');
-    await importLpipsSqueeze({
-      lin: path.join(REF, 'squeeze.pth'),
-      backbone: path.join(REF, 'squeeze.backbone.pth'),
-      out: lpips,
-    });
+    await importReferenceLpips(lpips);
     const run = async (text: string) => {
       const file = path.join(dir, `p-${Math.random().toString(36).slice(2)}.yaml`);
       await writeFile(file, text);
@@ -141,11 +133,7 @@ test(
     await initBackend('wasm');
     const dir = await tempDir();
     const lpips = path.join(dir, 'lpips-squeeze');
-    await importLpipsSqueeze({
-      lin: path.join(REF, 'squeeze.pth'),
-      backbone: path.join(REF, 'squeeze.backbone.pth'),
-      out: lpips,
-    });
+    await importReferenceLpips(lpips);
     const dps = async (params: string, wired: boolean): Promise<number[]> => {
       const file = path.join(dir, `d-${Math.random().toString(36).slice(2)}.yaml`);
       await writeFile(
