@@ -54,7 +54,8 @@ const methods = [...plan.nodes.values()]
       truth: `${truth.node}.${truth.port}`,
     };
   });
-const solverNodes = new Set(methods.map((m) => m.image.split('.')[0]));
+// A method's solver is a node or an include group ('vipaint2/refine' -> group 'vipaint2').
+const solverGroups = new Set(methods.map((m) => m.image.split(/[./]/)[0]));
 const handle = runPlan(plan, {
   cache: new StageCache({ dir: cacheDir }),
   keep: [...new Set(methods.flatMap((m) => [m.image, m.truth]))],
@@ -62,11 +63,7 @@ const handle = runPlan(plan, {
 let refused = '';
 handle.events$.subscribe((e) => {
   // Progress comes only from computing stages: a solver doing work means the cache lacks it.
-  if (
-    e.type === 'progress' &&
-    !refused &&
-    [...solverNodes].some((s) => e.node.startsWith(s.split('/')[0] ?? s))
-  ) {
+  if (e.type === 'progress' && !refused && solverGroups.has(e.node.split('/')[0])) {
     refused = `${e.node} (${e.item ?? ''}) is not in the cache at ${cacheDir}; run scripts/study/run.ts first`;
     handle.abort();
   }
@@ -88,7 +85,7 @@ for (const m of methods) {
   for (const [key, value] of samples) {
     const x = value as tf.Tensor4D;
     const t = truths.get(key) as tf.Tensor4D;
-    const d = tf.tidy(() => tf.mean(net.distance(x, tf.tile(t, [x.shape[0], 1, 1, 1]) as tf.Tensor4D)));
+    const d = tf.tidy(() => tf.mean(net.distance(x, t)));
     (perImage[m.name] as Record<string, number>)[key] = (await d.data())[0] as number;
     d.dispose();
   }

@@ -137,23 +137,26 @@ export class LpipsSqueeze {
     return [t1, t2, t3, t4, t5, t6, t7];
   }
 
-  /** Per-sample LPIPS between two N x H x W x C batches (C = 1 or 3) in [-1, 1]: shape [N]. */
+  /**
+   * Per-sample LPIPS between two N x H x W x C batches (C = 1 or 3) in [-1, 1]: shape [N]. A
+   * single reference image (`b` of batch 1) is compared with every image of `a`.
+   */
   distance(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor1D {
-    if (a.shape.join() !== b.shape.join())
-      throw new Error(`LPIPS: images of different shapes [${a.shape}] and [${b.shape}]`);
     const [n, h, w, c] = a.shape;
+    const sameImage = a.shape.slice(1).join() === b.shape.slice(1).join();
+    if (!sameImage || (b.shape[0] !== n && b.shape[0] !== 1))
+      throw new Error(`LPIPS: images of different shapes [${a.shape}] and [${b.shape}]`);
     if (c !== 1 && c !== 3) throw new Error(`LPIPS: images need 1 or 3 channels, got ${c}`);
     if (h < LPIPS_MIN_SIDE || w < LPIPS_MIN_SIDE)
       throw new Error(
         `LPIPS: images must be at least ${LPIPS_MIN_SIDE}x${LPIPS_MIN_SIDE} (SqueezeNet's stride-2 conv and three poolings), got ${h}x${w}`,
       );
     return tf.tidy(() => {
-      const scaled = (x: tf.Tensor4D): tf.Tensor4D => {
-        const rgb = c === 1 ? tf.tile(x, [1, 1, 1, 3]) : x;
-        return tf.div(tf.sub(rgb, tf.tensor1d(SHIFT)), tf.tensor1d(SCALE));
-      };
+      const both = tf.concat([a, b.shape[0] === n ? b : tf.tile(b, [n, 1, 1, 1])], 0);
+      const rgb = c === 1 ? tf.tile(both, [1, 1, 1, 3]) : both;
+      const scaled = tf.div(tf.sub(rgb, tf.tensor1d(SHIFT)), tf.tensor1d(SCALE)) as tf.Tensor4D;
       // One pass over both batches: the network runs once on 2N images.
-      const taps = this.taps(tf.concat([scaled(a), scaled(b)], 0));
+      const taps = this.taps(scaled);
       let total: tf.Tensor1D = tf.zeros([n]);
       taps.forEach((f, k) => {
         const unit = tf.div(f, tf.sqrt(tf.add(tf.sum(tf.square(f), 3, true), 1e-20)));

@@ -6,12 +6,11 @@
  * per-pixel std across samples) is added too, also over the missing region. With a perceptual
  * model wired, LPIPS of each sample against the truth (`lpips`, lower is better).
  */
-import * as tf from '@tensorflow/tfjs';
 import { defineNode } from './define.js';
 import { psnr } from '../metric/psnr.js';
 import { ssim } from '../metric/ssim.js';
 import { diversity } from '../metric/diversity.js';
-import { expectModel } from './model-inputs.js';
+import { expectPerceptual } from './model-inputs.js';
 import { checkMaskCoverage, expectImage, expectMask, nodeError } from '../physics/node-inputs.js';
 
 export type MetricsRecord = Record<string, number | number[]>;
@@ -77,15 +76,7 @@ export default defineNode<Record<string, never>>({
       const several = image.shape[0] > 1;
       if (several) metrics.diversity = summary.diversity = diversity(image);
       if (inputs['perceptual'] !== undefined) {
-        const model = expectModel(inputs['perceptual'], ctx.nodeId);
-        const net = model.perceptual;
-        if (!net)
-          throw new Error(
-            `node '${ctx.nodeId}': input 'perceptual' needs a perceptual model (LPIPS), got '${model.name}' (${model.kind})`,
-          );
-        const d = tf.tidy(() =>
-          net.distance(image, tf.tile(reference, [image.shape[0], 1, 1, 1]) as tf.Tensor4D),
-        );
+        const d = expectPerceptual(inputs['perceptual'], ctx.nodeId).distance(image, reference);
         const values = Array.from(d.dataSync());
         d.dispose();
         summarise(metrics, summary, 'lpips', values);

@@ -2,14 +2,13 @@
  * Shared plumbing of the solver nodes: the prior a node runs against (class label and guidance
  * applied), checks that the operator and the prior agree, and call counting.
  */
-import * as tf from '@tensorflow/tfjs';
 import type { NodeContext } from './define.js';
 import type { PerceptualLoss } from '../solvers/likelihood.js';
 import { LPIPS_MIN_SIDE } from '../networks/lpips.js';
 import type { LoadedModel } from '../models/build.js';
 import type { DiffusionPrior, CallReporter } from '../solvers/prior.js';
 import type { MeasurementOperator } from '../physics/operator.js';
-import { expectModel } from './model-inputs.js';
+import { expectModel, expectPerceptual } from './model-inputs.js';
 import { expectOperator } from '../physics/node-inputs.js';
 
 export interface SolverSetup {
@@ -103,20 +102,12 @@ export function perceptualOption(
   nodeId: string,
 ): { loss: PerceptualLoss; weight: number } | undefined {
   if (inputs.perceptual === undefined) return undefined;
-  const model = expectModel(inputs.perceptual, nodeId);
-  const net = model.perceptual;
-  if (!net)
-    throw new Error(
-      `node '${nodeId}': input 'perceptual' needs a perceptual model (LPIPS), got '${model.name}' (${model.kind})`,
-    );
+  const net = expectPerceptual(inputs.perceptual, nodeId);
   const [h, w] = op.outputShape;
   if (h < LPIPS_MIN_SIDE || w < LPIPS_MIN_SIDE)
     throw new Error(
       `node '${nodeId}': the measurement is ${h}x${w}, too small for LPIPS (at least ${LPIPS_MIN_SIDE}x${LPIPS_MIN_SIDE}); unwire 'perceptual'`,
     );
-  const loss: PerceptualLoss = (a, b) =>
-    tf.tidy(() =>
-      net.distance(a, b.shape[0] === a.shape[0] ? b : (tf.tile(b, [a.shape[0], 1, 1, 1]) as tf.Tensor4D)),
-    );
+  const loss: PerceptualLoss = (a, b) => net.distance(a, b);
   return { loss, weight: params.perceptualWeight ?? 1 };
 }
