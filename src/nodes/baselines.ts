@@ -27,6 +27,13 @@ import { copaint, COPAINT_DEFAULTS } from '../solvers/baselines/copaint.js';
 
 type Props = Record<string, Record<string, unknown>>;
 
+/** The replacement methods' latent-mask rule (common.ts `maskInPriorSpace`). */
+const latentMaskProp = {
+  enum: [...LATENT_MASK_RULES],
+  description:
+    "latent priors: a latent element is observed when all (default) or at least half ('majority') of its pixel footprint is",
+};
+
 const num = (description: string, extra: Record<string, unknown> = {}) => ({
   type: 'number',
   description,
@@ -155,11 +162,7 @@ export const BASELINE_NODES: NodeDefinition<never>[] = [
     {
       steps: int(`reverse steps (default ${BLENDED_DEFAULTS.steps})`),
       eta: num('DDIM eta (default 1: ancestral)', { minimum: 0, maximum: 1 }),
-      latentMask: {
-        enum: [...LATENT_MASK_RULES],
-        description:
-          "latent priors: a latent element is observed when all (default) or at least half ('majority') of its pixel footprint is",
-      },
+      latentMask: latentMaskProp,
     },
   ),
   baselineNode(
@@ -171,11 +174,7 @@ export const BASELINE_NODES: NodeDefinition<never>[] = [
       jumpLength: int(`jump length (default ${REPAINT_DEFAULTS.jumpLength})`),
       resamplings: int(`resamplings per jump (default ${REPAINT_DEFAULTS.resamplings})`),
       clipX0: { type: 'boolean', description: 'clip x_hat to [-1, 1] (default: pixel priors)' },
-      latentMask: {
-        enum: [...LATENT_MASK_RULES],
-        description:
-          "latent priors: a latent element is observed when all (default) or at least half ('majority') of its pixel footprint is",
-      },
+      latentMask: latentMaskProp,
     },
   ),
   baselineNode(

@@ -3,7 +3,7 @@
  * applied), checks that the operator and the prior agree, and call counting.
  */
 import type { NodeContext } from './define.js';
-import type { PerceptualLoss } from '../solvers/likelihood.js';
+import type { PerceptualOption } from '../solvers/likelihood.js';
 import { LPIPS_MIN_SIDE } from '../networks/lpips.js';
 import type { LoadedModel } from '../models/build.js';
 import type { DiffusionPrior, CallReporter } from '../solvers/prior.js';
@@ -100,7 +100,7 @@ export function perceptualOption(
   params: { perceptualWeight?: number },
   op: MeasurementOperator,
   nodeId: string,
-): { loss: PerceptualLoss; weight: number } | undefined {
+): PerceptualOption | undefined {
   if (inputs.perceptual === undefined) return undefined;
   const net = expectPerceptual(inputs.perceptual, nodeId);
   const [h, w] = op.outputShape;
@@ -108,6 +108,5 @@ export function perceptualOption(
     throw new Error(
       `node '${nodeId}': the measurement is ${h}x${w}, too small for LPIPS (at least ${LPIPS_MIN_SIDE}x${LPIPS_MIN_SIDE}); unwire 'perceptual'`,
     );
-  const loss: PerceptualLoss = (a, b) => net.distance(a, b);
-  return { loss, weight: params.perceptualWeight ?? 1 };
+  return { loss: (a, b) => net.distance(a, b), weight: params.perceptualWeight ?? 1 };
 }

@@ -102,6 +102,23 @@ export function perceptualTerm(
   });
 }
 
+/** A perceptual term for a solver: the feature-space loss and its weight (default 1). */
+export interface PerceptualOption {
+  loss: PerceptualLoss;
+  weight?: number;
+}
+
+/** `dataLoss` plus, when given, the perceptual term on the masked images (per sample). */
+export function withPerceptual(
+  op: MeasurementOperator,
+  dataLoss: ImageLoss,
+  perceptual?: PerceptualOption,
+): ImageLoss {
+  if (!perceptual) return dataLoss;
+  return (x) =>
+    tf.tidy(() => tf.add(dataLoss(x), perceptualTerm(op, x, perceptual.loss, perceptual.weight ?? 1)));
+}
+
 /** Number of observed entries of one measurement (all entries without a mask). */
 export function observedCount(op: MeasurementOperator): number {
   const [h, w, c] = op.outputShape;

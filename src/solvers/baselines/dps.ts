@@ -33,7 +33,7 @@ import type { MeasurementOperator } from '../../physics/operator.js';
 import { ddimStep, ddimStepMeanStd } from '../../sampling/ddim.js';
 import { CLEAN, type TimeOrLevel } from '../../schedules/types.js';
 import type { DiffusionPrior } from '../prior.js';
-import { perceptualTerm, type PerceptualLoss } from '../likelihood.js';
+import { perceptualTerm, type PerceptualOption } from '../likelihood.js';
 import {
   checkCompatible,
   decodeClip,
@@ -58,7 +58,7 @@ export interface DpsOptions extends CommonSolverOptions {
   /** Clip x_hat to [-1, 1] (default: true for pixel priors, false for latent ones). */
   clipX0?: boolean;
   /** A perceptual term on the masked images, added to each sample's residual norm. */
-  perceptual?: { loss: PerceptualLoss; weight: number };
+  perceptual?: PerceptualOption;
 }
 
 export const DPS_DEFAULTS = {

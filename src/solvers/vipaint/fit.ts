@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import { countCalls } from '../../networks/denoiser.js';
 import type { MeasurementOperator } from '../../physics/operator.js';
 import type { Rng } from '../../util/random.js';
-import { laplaceNll, perceptualTerm, type ImageLoss, type PerceptualLoss } from '../likelihood.js';
+import { laplaceNll, withPerceptual, type ImageLoss, type PerceptualOption } from '../likelihood.js';
 import type { CallCounts, CallReporter, DiffusionPrior } from '../prior.js';
 import { GroupAdam } from './adam.js';
 import { resolveVipaintConfig, type VipaintConfig } from './config.js';
@@ -64,7 +64,7 @@ export interface FitVipaintOptions {
   laplaceScale?: number;
   /** Replaces the Laplace term: per-sample loss of decoded images. */
   likelihood?: ImageLoss;
-  perceptual?: { loss: PerceptualLoss; weight?: number };
+  perceptual?: PerceptualOption;
   klVariant?: KlVariant;
   topEntropy?: boolean;
   init?: VipaintInitOptions;
@@ -110,11 +110,7 @@ export async function fitVipaintPosterior(
   const grid = priorGrid(schedule, config.keypoints[0] as number, options.priorGrid);
   const b = options.laplaceScale ?? 0.05;
   const dataLoss: ImageLoss = options.likelihood ?? ((x) => laplaceNll(op, x, b));
-  const perceptual = options.perceptual;
-  const likelihood: ImageLoss = perceptual
-    ? (x) =>
-        tf.tidy(() => tf.add(dataLoss(x), perceptualTerm(op, x, perceptual.loss, perceptual.weight ?? 1)))
-    : dataLoss;
+  const likelihood: ImageLoss = withPerceptual(op, dataLoss, options.perceptual);
   const calls: CallCounts = { forward: 0, gradient: 0 };
   const denoiser = countCalls(prior.denoiser, () => {
     calls.gradient += 1;

@@ -27,7 +27,7 @@ import { ancestralStep } from '../../sampling/ancestral.js';
 import { ddimStep, ddimStepMeanStd } from '../../sampling/ddim.js';
 import { CLEAN, type TimeOrLevel } from '../../schedules/types.js';
 import type { Rng } from '../../util/random.js';
-import { l2Residual, perceptualTerm, type ImageLoss, type PerceptualLoss } from '../likelihood.js';
+import { l2Residual, withPerceptual, type ImageLoss, type PerceptualOption } from '../likelihood.js';
 import type { CallReporter, DiffusionPrior } from '../prior.js';
 import type { PriorStepRule } from './config.js';
 import { refineTimes } from './times.js';
@@ -53,7 +53,7 @@ export interface RefineOptions {
   /** Per-sample loss of decoded images (default: ||y - A(x)||). */
   loss?: ImageLoss;
   /** Adds weight * loss(A(x) masked, y masked) to the guidance loss (e.g. LPIPS, as the paper for LDMs). */
-  perceptual?: { loss: PerceptualLoss; weight?: number };
+  perceptual?: PerceptualOption;
   signal?: AbortSignal;
   onProgress?: (p: RefineProgress) => void;
   onCalls?: CallReporter;
@@ -80,11 +80,7 @@ export async function refineWithLikelihood(
     throw new Error(`vipaint refine: zeta must be finite and >= 0, got ${zeta}`);
   const times = refineTimes(schedule, options.from, options.steps ?? 50);
   const dataLoss: ImageLoss = options.loss ?? ((x) => l2Residual(op, x));
-  const perceptual = options.perceptual;
-  const loss: ImageLoss = perceptual
-    ? (x) =>
-        tf.tidy(() => tf.add(dataLoss(x), perceptualTerm(op, x, perceptual.loss, perceptual.weight ?? 1)))
-    : dataLoss;
+  const loss: ImageLoss = withPerceptual(op, dataLoss, options.perceptual);
   const denoiser = countCalls(prior.denoiser, () => options.onCalls?.('gradient', 1));
 
   let z = tf.clone(zTs);
