@@ -14,6 +14,7 @@ import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/p
 import path from 'node:path';
 import type { EncodedTensor, EncodedValues } from './values.js';
 import type { OutputFile } from '../nodes/define.js';
+import { describeFsError, isUnwritable, makeFolder } from '../io/fs-errors.js';
 
 const MAGIC = Buffer.from('FLOWCACHE1\n');
 
@@ -121,6 +122,7 @@ export class StageCache {
   private readonly memory = new Map<string, Buffer>();
   private readonly shards = new Set<string>();
   private memoryUsed = 0;
+  private diskWritesOff = false;
   readonly dir: string | undefined;
   private readonly memoryBytes: number;
 
@@ -157,26 +159,33 @@ export class StageCache {
     }
   }
 
-  async put(entry: CacheEntry): Promise<void> {
+  /**
+   * Store an entry. A disk folder that cannot take writes (full, read-only, no permission) turns
+   * disk writes off for the rest of the run: the returned message says so, once.
+   */
+  async put(entry: CacheEntry): Promise<string | undefined> {
     const buf = serializeEntry(entry);
     this.remember(entry.key, buf);
-    if (!this.dir) return;
+    if (!this.dir || this.diskWritesOff) return undefined;
     const file = this.fileOf(entry.key);
-    const shard = path.dirname(file);
-    if (!this.shards.has(shard)) {
-      await mkdir(shard, { recursive: true });
-      this.shards.add(shard);
-    }
     const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
+      const shard = path.dirname(file);
+      if (!this.shards.has(shard)) {
+        await makeFolder(shard);
+        this.shards.add(shard);
+      }
       // No fsync: rename makes the entry appear whole or not at all for readers, and an entry torn
       // by a power loss fails its checksum and is recomputed.
       await writeFile(tmp, buf);
       await rename(tmp, file);
     } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
+      await rm(tmp, { force: true }).catch(() => undefined);
+      if (!isUnwritable(e)) throw e;
+      this.diskWritesOff = true;
+      return `cannot write the stage cache '${this.dir}' (${describeFsError(e)}); running without writing it`;
     }
+    return undefined;
   }
 
   private remember(key: string, buf: Buffer): void {
@@ -242,6 +251,11 @@ export class StageCache {
 export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, file);
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
 }

@@ -28,13 +28,14 @@ import {
 } from 'rxjs';
 import type { Plan, PlanNode } from '../graph/plan.js';
 import { AbortedError, FlowError } from '../graph/errors.js';
-import type { ItemDescriptor, ItemInfo, NodeContext, OutputFile } from '../nodes/define.js';
+import type { ItemDescriptor, ItemInfo, NodeContext, OutputFile, Progress } from '../nodes/define.js';
 import { hashSeed } from '../util/random.js';
 import { StageCache, cacheKey, type EntryReport } from './cache.js';
 import { ValueHandle, Semaphore } from './handle.js';
 import { NotCacheableError, decodeValues, encodeValues, tensorsIn, disposeValue } from './values.js';
 import type { FlowEvent, NodeSummary, RunSummary } from './events.js';
 import { OutputWriter } from './output.js';
+import { describeStep, findNonFinite } from './finite.js';
 import { currentBackend } from './backend.js';
 import { runSummaryBase } from './summary.js';
 
@@ -104,7 +105,7 @@ async function execute(
   const started = Date.now();
   const signal = controller.signal;
   const cache = opts.cache === undefined ? new StageCache() : opts.cache;
-  const writer = opts.outDir ? new OutputWriter(opts.outDir) : undefined;
+  const writer = opts.outDir ? new OutputWriter(opts.outDir, plan.name) : undefined;
   const memoryFiles: OutputFile[] = [];
   const summary = runSummaryBase(plan, cache);
   const backend = currentBackend();
@@ -266,13 +267,17 @@ async function execute(
     const values: Record<string, unknown> = {};
     for (const [p, h] of Object.entries(inputs)) values[p] = await h.get();
     const files: OutputFile[] = [];
+    let lastProgress: Progress | undefined;
     const ctx: NodeContext = {
       nodeId: n.id,
       baseDir: n.baseDir,
       seed,
       item,
       signal,
-      progress: (p) => emit({ type: 'progress', node: n.id, item: item?.key, ...p }),
+      progress: (p) => {
+        lastProgress = p;
+        emit({ type: 'progress', node: n.id, item: item?.key, ...p });
+      },
       log: (message) => emit({ type: 'log', node: n.id, item: item?.key, message }),
       writeFile: (f) => files.push(f),
       countCalls: (kind, count = 1) => {
@@ -301,12 +306,23 @@ async function execute(
         throw new FlowError(`node '${n.id}' (${n.type}) did not produce its output '${port}'`, n.loc);
       }
     }
+    const nonFinite = n.def.finiteOutputs ? await findNonFinite(out) : undefined;
+    if (nonFinite) {
+      disposeValue(out);
+      throw wrapNodeError(
+        n,
+        item,
+        new Error(
+          `output '${nonFinite.port}' has ${nonFinite.count} non-finite values (NaN or infinity)${describeStep(lastProgress)}; nothing of it is saved`,
+        ),
+      );
+    }
     detachFromInputs(out, values);
     releaseInputs();
     if (cacheable) {
       try {
         const enc = await encodeValues(out);
-        await cache.put({
+        const problem = await cache.put({
           key,
           node: n.id,
           type: n.type,
@@ -315,6 +331,7 @@ async function execute(
           files,
           report,
         });
+        if (problem) emit({ type: 'warning', node: n.id, message: problem });
       } catch (e) {
         if (!(e instanceof NotCacheableError)) throw e;
         emit({

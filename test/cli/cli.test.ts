@@ -1,39 +1,10 @@
 /** The `flow` command as a user runs it: exit codes, one-line errors, outputs, cache, Ctrl-C. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { readFile, readdir, stat, writeFile, copyFile, mkdir } from 'node:fs/promises';
 import { REPO, pipeline, tempDir, writeFiles } from '../engine/helpers.js';
-
-interface Ran {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function flow(
-  args: string[],
-  opts: { cwd?: string; onStdout?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void } = {},
-): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/bin.ts'), ...args], {
-      cwd: opts.cwd ?? REPO,
-      env: { ...process.env, FORCE_COLOR: '0' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      opts.onStdout?.(d.toString(), (s) => child.kill(s));
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
-
-const lines = (s: string): string[] => s.split('\n').filter((l) => l.trim() !== '');
+import { flow, lines } from './run-flow.js';
 
 test('validate, graph and nodes describe a pipeline without running it', async () => {
   const v = await flow(['validate', 'pipelines/measure-demo.yaml']);
