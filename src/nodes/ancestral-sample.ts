@@ -26,6 +26,7 @@ export function expectPosterior(v: unknown, nodeId: string): FittedPosterior {
 export default defineNode<{ samples: number; guidance: number }>({
   type: 'ancestral-sample',
   version: 1,
+  finiteOutputs: true,
   category: 'solver',
   description: 'Draw N samples of z at T_s from a fitted VIPaint posterior (ancestral, down the keypoints)',
   inputs: {

@@ -58,6 +58,7 @@ function baselineNode<O extends object>(
   return defineNode<O & { samples: number; guidance: number; perceptualWeight?: number }>({
     type,
     version: 1,
+    finiteOutputs: true,
     category: 'baseline',
     description,
     inputs: perceptual ? { ...solverInputs, ...perceptualInput } : solverInputs,

@@ -2,10 +2,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { defineNode } from './define.js';
 import { expectModel, expectShape } from './model-inputs.js';
+import { clipImage } from '../util/clip-image.js';
 
 export default defineNode({
   type: 'decode',
   version: 1,
+  finiteOutputs: true,
   category: 'model',
   description: "Decode latents with a latent diffusion model's autoencoder into images clipped to [-1, 1]",
   inputs: {
@@ -21,6 +23,6 @@ export default defineNode({
       throw new Error(`node '${ctx.nodeId}': model '${model.name}' (${model.kind}) has no autoencoder`);
     const z = inputs.latent as tf.Tensor4D;
     expectShape(z, ae.latentShape, 'the latent', ctx.nodeId);
-    return { image: tf.tidy(() => tf.clipByValue(ae.decode(z), -1, 1)) };
+    return { image: tf.tidy(() => clipImage(ae.decode(z))) };
   },
 });

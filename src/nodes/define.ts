@@ -108,6 +108,11 @@ export interface NodeDefinition<P = Record<string, unknown>> {
   selectionParams?: readonly (keyof P & string)[];
   /** The work. Receives the wired inputs (tensors belong to the runtime: do not dispose them). */
   run(inputs: Inputs, params: P, ctx: NodeContext): Promise<Outputs> | Outputs;
+  /**
+   * Refuse NaN or infinity in any output tensor (solvers, samplers, autoencoders): the runtime
+   * checks once, after `run`, before anything is cached or saved (src/runtime/finite.ts).
+   */
+  finiteOutputs?: boolean;
   /** False for nodes whose outputs cannot or should not be cached (e.g. model loading). Default true. */
   cache?: boolean;
   /** Extra cache-key material (e.g. a model digest) computed from params; the runtime adds it to the key. */

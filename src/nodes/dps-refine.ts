@@ -31,6 +31,7 @@ export interface DpsRefineParams {
 export default defineNode<DpsRefineParams>({
   type: 'dps-refine',
   version: 1,
+  finiteOutputs: true,
   category: 'solver',
   description:
     'Refine samples at T_s to images: prior steps to 0 with a likelihood-gradient (DPS) step each time',

@@ -6,6 +6,7 @@ import { expectModel, expectShape } from './model-inputs.js';
 export default defineNode({
   type: 'encode',
   version: 1,
+  finiteOutputs: true,
   category: 'model',
   description: "Encode images into a latent diffusion model's latent space (encoder mean x scale factor)",
   inputs: {

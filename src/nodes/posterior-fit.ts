@@ -41,6 +41,7 @@ export interface PosteriorFitParams {
 export default defineNode<PosteriorFitParams>({
   type: 'posterior-fit',
   version: 1,
+  finiteOutputs: true,
   category: 'solver',
   description:
     "Fit VIPaint's hierarchical Gaussian posterior over mid-range diffusion latents to an observation",

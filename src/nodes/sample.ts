@@ -9,6 +9,7 @@ import { defineNode } from './define.js';
 import { expectModel } from './model-inputs.js';
 import { Rng } from '../util/random.js';
 import { sampleDdimAsync, sampleEdmAsync } from '../sampling/sample.js';
+import { clipImage } from '../util/clip-image.js';
 
 export interface SampleParams {
   sampler: 'auto' | 'ddim' | 'heun' | 'euler';
@@ -23,6 +24,7 @@ export interface SampleParams {
 export default defineNode<SampleParams>({
   type: 'sample',
   version: 1,
+  finiteOutputs: true,
   category: 'model',
   description:
     'Draw samples from a diffusion prior (DDIM or EDM Heun/Euler), optionally class-conditional with guidance',
@@ -115,7 +117,7 @@ export default defineNode<SampleParams>({
       }
       const latent = chunks.length === 1 ? (chunks[0] as tf.Tensor4D) : (tf.concat(chunks, 0) as tf.Tensor4D);
       if (chunks.length > 1) tf.dispose(chunks);
-      const image = tf.tidy(() => tf.clipByValue(model.prior().decode(latent), -1, 1));
+      const image = tf.tidy(() => clipImage(model.prior().decode(latent)));
       return { image, latent, labels };
     } catch (e) {
       tf.dispose(chunks);

@@ -19,6 +19,7 @@ import type { Rng } from '../../util/random.js';
 import type { NoiseSchedule } from '../../schedules/types.js';
 import { l2Residual, observedResidual, sumPerSample } from '../likelihood.js';
 import type { CallReporter, DiffusionPrior } from '../prior.js';
+import { clipImage } from '../../util/clip-image.js';
 
 export interface SolverProgress {
   /** Steps done so far (1-based after the first step) and the total for this run. */
@@ -163,7 +164,7 @@ export function repeatBatch(x: tf.Tensor4D, n: number): tf.Tensor4D {
 
 /** Decode to images and clip to [-1, 1]. */
 export function decodeClip(prior: DiffusionPrior, z: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => tf.clipByValue(prior.decode(z), -1, 1) as tf.Tensor4D);
+  return tf.tidy(() => clipImage(prior.decode(z)));
 }
 
 /** Adam (Kingma & Ba 2015) on one tensor, with bias correction; state owned by the instance. */

@@ -32,6 +32,7 @@ import type { CallReporter, DiffusionPrior } from '../prior.js';
 import type { PriorStepRule } from './config.js';
 import { refineTimes } from './times.js';
 import { checkFinite, checkProblem } from './validate.js';
+import { clipImage } from '../../util/clip-image.js';
 
 export interface RefineProgress {
   step: number;
@@ -118,7 +119,7 @@ export async function refineWithLikelihood(
       options.onProgress?.({ step: i + 1, total: times.length, t, loss: lossValue });
       await new Promise((resolve) => setImmediate(resolve));
     }
-    const out = tf.tidy(() => tf.clipByValue(prior.decode(z), -1, 1) as tf.Tensor4D);
+    const out = tf.tidy(() => clipImage(prior.decode(z)));
     return out;
   } finally {
     z.dispose();
