@@ -10,13 +10,20 @@
  * recomputed: never trusted.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EncodedTensor, EncodedValues } from './values.js';
 import type { OutputFile } from '../nodes/define.js';
 import { describeFsError, isUnwritable, makeFolder } from '../io/fs-errors.js';
+import {
+  ENTRY_MAGIC,
+  entryFiles,
+  pruneToSize,
+  removeEmptyShards,
+  removeStaleTemporaries,
+} from './cache-files.js';
 
-const MAGIC = Buffer.from('FLOWCACHE1\n');
+const MAGIC = ENTRY_MAGIC;
 
 export interface CacheEntry {
   key: string;
@@ -123,6 +130,7 @@ export class StageCache {
   private readonly shards = new Set<string>();
   private memoryUsed = 0;
   private diskWritesOff = false;
+  private cleaned = false;
   readonly dir: string | undefined;
   private readonly memoryBytes: number;
 
@@ -152,6 +160,8 @@ export class StageCache {
     try {
       const entry = parseEntry(buf, key);
       this.remember(key, buf);
+      const now = new Date();
+      await utimes(this.fileOf(key), now, now).catch(() => undefined); // last use, for LRU pruning
       return { status: 'hit', entry };
     } catch (e) {
       await rm(this.fileOf(key), { force: true });
@@ -167,6 +177,10 @@ export class StageCache {
     const buf = serializeEntry(entry);
     this.remember(entry.key, buf);
     if (!this.dir || this.diskWritesOff) return undefined;
+    if (!this.cleaned) {
+      this.cleaned = true; // once per cache object: what killed runs left behind
+      await removeStaleTemporaries(this.dir).catch(() => undefined);
+    }
     const file = this.fileOf(entry.key);
     const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
@@ -213,43 +227,53 @@ export class StageCache {
     if (!this.dir) return [];
     const out: { key: string; node: string; type: string; created: string; bytes: number; ok: boolean }[] =
       [];
-    let shards: string[];
-    try {
-      shards = await readdir(this.dir);
-    } catch {
-      return out;
-    }
-    for (const shard of shards.sort()) {
-      const sdir = path.join(this.dir, shard);
-      if (!(await stat(sdir)).isDirectory()) continue;
-      for (const f of (await readdir(sdir)).sort()) {
-        if (!f.endsWith('.entry')) continue;
-        const key = f.slice(0, -'.entry'.length);
-        const buf = await readFile(path.join(sdir, f));
-        try {
-          const e = parseEntry(buf, key);
-          out.push({ key, node: e.node, type: e.type, created: e.created, bytes: buf.byteLength, ok: true });
-        } catch {
-          out.push({ key, node: '?', type: '?', created: '?', bytes: buf.byteLength, ok: false });
-        }
+    for (const f of await entryFiles(this.dir)) {
+      const buf = await readFile(f.file);
+      try {
+        const e = parseEntry(buf, f.key);
+        out.push({
+          key: f.key,
+          node: e.node,
+          type: e.type,
+          created: e.created,
+          bytes: buf.byteLength,
+          ok: true,
+        });
+      } catch {
+        out.push({ key: f.key, node: '?', type: '?', created: '?', bytes: buf.byteLength, ok: false });
       }
     }
     return out;
   }
 
+  /** Remove every entry (and stale temporary file); the folder and anything else in it stay. */
   async clear(): Promise<number> {
     this.clearMemory();
     this.shards.clear();
     if (!this.dir) return 0;
-    const n = (await this.list()).length;
-    await rm(this.dir, { recursive: true, force: true });
-    return n;
+    const files = await entryFiles(this.dir);
+    for (const f of files) await unlink(f.file).catch(() => undefined);
+    await removeStaleTemporaries(this.dir);
+    await removeEmptyShards(this.dir);
+    return files.length;
+  }
+
+  /** Temporary files of killed runs (by name and age); see cache-files.ts. */
+  async removeStaleTemporaries(): Promise<number> {
+    return this.dir ? removeStaleTemporaries(this.dir) : 0;
+  }
+
+  /** Least-recently-used pruning of the disk folder down to `maxBytes`. */
+  async prune(maxBytes: number): Promise<{ removed: number; freed: number; kept: number }> {
+    if (!this.dir) return { removed: 0, freed: 0, kept: 0 };
+    this.shards.clear();
+    return pruneToSize(this.dir, maxBytes);
   }
 }
 
 /** Write a file atomically (temp + rename) — used for run outputs too. */
 export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
+  await makeFolder(path.dirname(file));
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await writeFile(tmp, bytes);

@@ -7,6 +7,7 @@ import { lstat, readFile, readdir, rm, rmdir, stat, unlink } from 'node:fs/promi
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { FlowError } from '../graph/errors.js';
+import { processAlive } from '../util/process-alive.js';
 
 export const OUTPUT_MARKER = '.flow-output.json';
 
@@ -94,15 +95,6 @@ export function stagingName(target: string, pid: number, tag: string): string {
 
 const STALE_MS = 60 * 60 * 1000;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Staging folders left by killed runs for the same target: flow's name pattern, flow's marker
  * inside, and either the writing process is gone or the folder is over an hour old.
@@ -125,7 +117,7 @@ export async function removeStaleStaging(target: string): Promise<string[]> {
     const dir = path.join(parent, name);
     const info = await stat(dir).catch(() => undefined);
     if (!info?.isDirectory() || !(await readMarker(dir))) continue;
-    if (alive(Number(m[1])) && Date.now() - info.mtimeMs < STALE_MS) continue;
+    if (processAlive(Number(m[1])) && Date.now() - info.mtimeMs < STALE_MS) continue;
     await rm(dir, { recursive: true, force: true });
     removed.push(dir);
   }
