@@ -196,6 +196,7 @@ export class StageCache {
     } catch (e) {
       await rm(tmp, { force: true }).catch(() => undefined);
       if (!isUnwritable(e)) throw e;
+      if (this.diskWritesOff) return undefined; // a concurrent write already said so
       this.diskWritesOff = true;
       return `cannot write the stage cache '${this.dir}' (${describeFsError(e)}); running without writing it`;
     }
