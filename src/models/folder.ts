@@ -14,6 +14,7 @@ import { readSafetensorsWithMetadata, writeSafetensors } from '../checkpoint/saf
 import { hasPrefix, stripPrefix } from '../checkpoint/select.js';
 import type { TensorMap } from '../checkpoint/types.js';
 import { DEFAULT_WEIGHTS_FILE, modelManifestSchema, withDefaults, type ModelManifest } from './manifest.js';
+import { digestMismatch, nonFiniteWeight, sha256Hex } from './weights-check.js';
 
 export const MANIFEST_FILE = 'model.yaml';
 
@@ -165,7 +166,12 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   const weightsName = manifest.weights ?? DEFAULT_WEIGHTS_FILE;
   const weightsFile = path.join(dir, weightsName);
   const weightBytes = await readOrFail(weightsFile, 'the weights');
+  const check = (problem: string | undefined, file: string): void => {
+    if (problem) throw new ModelFolderError(problem, file);
+  };
+  check(digestMismatch(weightsFile, weightBytes, manifest.sha256?.[weightsName], manifestFile), weightsFile);
   const { tensors, metadata } = readSafetensorsWithMetadata(weightBytes, weightsFile);
+  check(nonFiniteWeight(tensors, weightsFile), weightsFile);
   const digestParts: Array<[string, Uint8Array]> = [
     [MANIFEST_FILE, yamlBytes],
     [weightsName, weightBytes],
@@ -180,7 +186,9 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   if (ae?.weights) {
     const aeFile = path.join(dir, ae.weights);
     const aeBytes = await readOrFail(aeFile, 'the autoencoder weights');
+    check(digestMismatch(aeFile, aeBytes, manifest.sha256?.[ae.weights], manifestFile), aeFile);
     autoencoderTensors = readSafetensorsWithMetadata(aeBytes, aeFile).tensors;
+    check(nonFiniteWeight(autoencoderTensors, aeFile), aeFile);
     digestParts.push([ae.weights, aeBytes]);
     checkPrefix(autoencoderTensors, ae.weightsPrefix, aeFile, 'autoencoder');
   } else if (ae) checkPrefix(tensors, ae.weightsPrefix, weightsFile, 'autoencoder');
@@ -229,10 +237,15 @@ export interface WriteModelOptions {
  * sibling directory, which is then renamed onto `dir` (an existing folder is replaced only with
  * `overwrite`, and only after the new one is complete).
  */
-export async function writeModelFolder(dir: string, manifest: ModelManifest, tensors: TensorMap, options: WriteModelOptions = {}): Promise<void> {
+export async function writeModelFolder(dir: string, given: ModelManifest, tensors: TensorMap, options: WriteModelOptions = {}): Promise<void> {
+  const ae = given.autoencoder;
+  const weightsBytes = writeSafetensors(tensors, options.metadata);
+  const aeBytes = ae?.weights && options.autoencoderTensors ? writeSafetensors(options.autoencoderTensors) : undefined;
+  const sha256: Record<string, string> = { [given.weights ?? DEFAULT_WEIGHTS_FILE]: sha256Hex(weightsBytes) };
+  if (ae?.weights && aeBytes) sha256[ae.weights] = sha256Hex(aeBytes);
+  const manifest: ModelManifest = { ...given, sha256 };
   const text = `# flow model folder manifest (see src/models/manifest.ts)\n${stringify(manifest, { lineWidth: 0 })}`;
   parseManifest(text, path.join(dir, MANIFEST_FILE));
-  const ae = manifest.autoencoder;
   if (ae?.weights && !options.autoencoderTensors)
     throw new ModelFolderError(`${dir}: manifest names autoencoder weights '${ae.weights}' but no autoencoder tensors were given`, path.join(dir, MANIFEST_FILE));
   const exists = await stat(dir).then(
@@ -247,9 +260,8 @@ export async function writeModelFolder(dir: string, manifest: ModelManifest, ten
   await mkdir(tmp);
   try {
     await writeFile(path.join(tmp, MANIFEST_FILE), text);
-    await writeFile(path.join(tmp, manifest.weights ?? DEFAULT_WEIGHTS_FILE), writeSafetensors(tensors, options.metadata));
-    if (ae?.weights && options.autoencoderTensors)
-      await writeFile(path.join(tmp, ae.weights), writeSafetensors(options.autoencoderTensors));
+    await writeFile(path.join(tmp, manifest.weights ?? DEFAULT_WEIGHTS_FILE), weightsBytes);
+    if (ae?.weights && aeBytes) await writeFile(path.join(tmp, ae.weights), aeBytes);
     if (exists) {
       const old = path.join(parent, `.${path.basename(dir)}.old-${unique}`);
       await rename(dir, old);

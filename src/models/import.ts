@@ -14,6 +14,7 @@ import type { TensorMap } from '../checkpoint/types.js';
 import { loadModelFolder, writeModelFolder } from './folder.js';
 import type { ModelFolder } from './folder.js';
 import type { ModelManifest } from './manifest.js';
+import { nonFiniteWeight } from './weights-check.js';
 
 export interface ImportOptions {
   /** EMA or raw weights when the checkpoint has both (default 'ema'). */
@@ -91,6 +92,8 @@ export async function importCheckpoint(
   options: ImportOptions = {},
 ): Promise<ImportResult> {
   const p = await prepareImport(input, manifest, options);
+  const bad = nonFiniteWeight(p.tensors, input);
+  if (bad) throw new Error(bad); // a model folder never receives weights it would refuse to load
   await writeModelFolder(dir, manifest, p.tensors, { metadata: p.metadata, ...(options.overwrite ? { overwrite: true } : {}) });
   return { folder: await loadModelFolder(dir), selection: p.selection, format: p.format, dropped: p.dropped };
 }

@@ -80,6 +80,8 @@ export interface ModelManifest {
   weights?: string;
   /** Free-text provenance: where the weights came from, licence, conversion command. */
   source?: string;
+  /** sha256 (hex) of each weights file, recorded when the folder is written and checked on load. */
+  sha256?: Record<string, string>;
 }
 
 const shape3 = {
@@ -157,6 +159,11 @@ export const modelManifestSchema = {
     dataRange: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
     weights: fileName,
     source: { type: 'string' },
+    sha256: {
+      type: 'object',
+      propertyNames: fileName,
+      additionalProperties: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    },
   },
   allOf: [
     {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { importCheckpoint } from '../../src/models/import.js';
+import { importCheckpoint, prepareImport } from '../../src/models/import.js';
 import { networkTensors } from '../../src/models/folder.js';
 import type { ModelManifest } from '../../src/models/manifest.js';
 import { readSafetensorsFile } from '../../src/checkpoint/safetensors.js';
@@ -75,12 +75,17 @@ test('half-precision tensors are stored losslessly in their own dtype, or widene
       classes: { count: 2 },
     };
     const expected = await readSafetensorsFile(fixture('basic_expected.safetensors'));
-    const keep = await importCheckpoint(fixture('basic_zip.pt'), path.join(root, 'keep'), manifest);
-    assert.equal(keep.folder.tensors.get('f16')?.dtype, 'float16');
-    assert.equal(keep.folder.tensors.get('bf16')?.dtype, 'bfloat16');
-    assertTensorMapsEqual(keep.folder.tensors, expected, 'kept dtypes');
-    const wide = await importCheckpoint(fixture('basic_zip.pt'), path.join(root, 'wide'), manifest, { float32: true });
-    assert.equal(wide.folder.tensors.get('f16')?.dtype, 'float32');
-    assertTensorMapsEqual(wide.folder.tensors, expected, 'float32');
+    // The fixture holds NaN and infinity on purpose: kept exactly when read, refused as model weights.
+    const keep = await prepareImport(fixture('basic_zip.pt'), manifest);
+    assert.equal(keep.tensors.get('f16')?.dtype, 'float16');
+    assert.equal(keep.tensors.get('bf16')?.dtype, 'bfloat16');
+    assertTensorMapsEqual(keep.tensors, expected, 'kept dtypes');
+    const wide = await prepareImport(fixture('basic_zip.pt'), manifest, { float32: true });
+    assert.equal(wide.tensors.get('f16')?.dtype, 'float32');
+    assertTensorMapsEqual(wide.tensors, expected, 'float32');
+    await assert.rejects(
+      importCheckpoint(fixture('basic_zip.pt'), path.join(root, 'keep'), manifest),
+      /basic_zip\.pt: tensor '\w+' holds \d+ non-finite values? \(NaN or infinity\); the weights are unusable$/,
+    );
   });
 });
