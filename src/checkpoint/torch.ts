@@ -102,6 +102,9 @@ interface Unpickled {
   byteorder?: string;
 }
 
+/** data.pkl holds the object structure only (tensor bytes live in data/): real ones are a few MB. */
+const MAX_PICKLE_BYTES = 256 * 2 ** 20;
+
 function readZip(bytes: Uint8Array, opts: UnpickleOptions): Unpickled {
   const source = opts.source;
   const zip = new ZipArchive(bytes, source);
@@ -109,7 +112,9 @@ function readZip(bytes: Uint8Array, opts: UnpickleOptions): Unpickled {
   if (!pkl) throw checkpointError(source, 'zip archive has no <name>/data.pkl: not a torch.save file');
   const prefix = pkl.slice(0, -'data.pkl'.length);
   const text = (name: string) =>
-    zip.entries.has(prefix + name) ? new TextDecoder().decode(zip.read(prefix + name)).trim() : undefined;
+    zip.entries.has(prefix + name)
+      ? new TextDecoder().decode(zip.read(prefix + name, true, { bytes: 1024, what: 'a text record' })).trim()
+      : undefined;
   const byteorder = text('byteorder');
   if (byteorder !== undefined && byteorder !== 'little')
     throw checkpointError(
@@ -118,7 +123,7 @@ function readZip(bytes: Uint8Array, opts: UnpickleOptions): Unpickled {
     );
   const version = text('version');
   const storages = new Map<string, PyStorage>();
-  const value = unpickleAt(zip.read(pkl), 0, {
+  const value = unpickleAt(zip.read(pkl, true, { bytes: MAX_PICKLE_BYTES, what: 'a pickle' }), 0, {
     ...opts,
     persistentLoad: (pid) => {
       const s = storageFromPid(pid, source, storages);

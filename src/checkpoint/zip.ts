@@ -3,7 +3,8 @@
  * central directory, local headers, stored and deflated entries, CRC-32 verification. Entries are
  * read lazily so a large checkpoint is only decoded where tensors are actually used.
  */
-import { crc32, inflateRawSync } from 'node:zlib';
+import { inflateRawSync } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import { checkpointError } from './errors.js';
 
 export interface ZipEntry {
@@ -15,6 +16,12 @@ export interface ZipEntry {
   crc32: number;
   localHeaderOffset: number;
 }
+
+/**
+ * Deflate cannot expand more than about 1032:1 (258 bytes per 2-bit code at best), so a larger
+ * declared size is a lie (a zip bomb or a corrupt file) and is refused from the headers alone.
+ */
+const MAX_DEFLATE_RATIO = 1032;
 
 const EOCD_SIG = 0x06054b50;
 const ZIP64_LOCATOR_SIG = 0x07064b50;
@@ -109,15 +116,28 @@ export class ZipArchive {
         }
         e += 4 + len;
       }
+      if (method === 8 && size > compressedSize * MAX_DEFLATE_RATIO + 64)
+        throw this.fail(
+          `entry '${name}' declares ${size} bytes from ${compressedSize} compressed: more than deflate can produce (a zip bomb or a corrupt file)`,
+        );
+      if (method === 0 && size !== compressedSize)
+        throw this.fail(`entry '${name}' is stored but declares ${size} bytes in ${compressedSize}`);
       this.entries.set(name, { name, method, compressedSize, size, crc32: crc, localHeaderOffset });
       p = extraEnd + commentLen;
     }
   }
 
-  /** Entry bytes (a view without copying for stored entries), CRC-checked unless `verify` is false. */
-  read(name: string, verify = true): Uint8Array {
+  /**
+   * Entry bytes (a view without copying for stored entries), CRC-checked unless `verify` is false.
+   * `maxSize` bounds what the entry may declare, checked before anything is inflated.
+   */
+  read(name: string, verify = true, maxSize?: { bytes: number; what: string }): Uint8Array {
     const entry = this.entries.get(name);
     if (!entry) throw this.fail('no such entry', name);
+    if (maxSize && entry.size > maxSize.bytes)
+      throw this.fail(
+        `entry '${name}' declares ${entry.size} bytes, more than the ${maxSize.bytes} ${maxSize.what} may have`,
+      );
     const dv = this.dv;
     const at = entry.localHeaderOffset;
     if (at + 30 > this.bytes.length || dv.getUint32(at, true) !== LOCAL_SIG)
@@ -132,7 +152,8 @@ export class ZipArchive {
     else if (entry.method === 8) {
       try {
         // Bounded by the recorded size, so a forged entry cannot inflate without limit.
-        data = new Uint8Array(inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) }));
+        const out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
+        data = new Uint8Array(out.buffer, out.byteOffset, out.byteLength); // no second copy
       } catch (err) {
         throw this.fail(`deflate data is corrupt (${(err as Error).message})`, name);
       }

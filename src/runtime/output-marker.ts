@@ -25,12 +25,13 @@ function refuse(target: string, why: string): never {
   throw new FlowError(`output folder '${target}' ${why}; ${WAY_OUT}`);
 }
 
-/** Files under `dir`, relative, posix-separated; symlinks count as files. */
-async function filesUnder(dir: string): Promise<string[]> {
+/** Files under `dir`, relative, posix-separated; symlinks count as files (never followed). */
+async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isDirectory()) continue;
-    out.push(path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await filesUnder(path.join(dir, e.name), rel)));
+    else out.push(rel);
   }
   return out.sort();
 }
