@@ -6,6 +6,7 @@
  * Bump `version` whenever a change alters the node's outputs: the stage cache keys on it.
  */
 import type * as tf from '@tensorflow/tfjs';
+import { callerModule } from '../util/caller-module.js';
 
 /** The kinds of value that travel along edges. An edge is legal only between equal types (or `any`). */
 export const PORT_TYPES = [
@@ -115,11 +116,17 @@ export interface NodeDefinition<P = Record<string, unknown>> {
   finiteOutputs?: boolean;
   /** False for nodes whose outputs cannot or should not be cached (e.g. model loading). Default true. */
   cache?: boolean;
+  /**
+   * The module defining the node (found from the call stack by defineNode when not given): its
+   * code, with everything it imports relatively, keys the cache (src/runtime/code-identity.ts).
+   */
+  source?: string;
   /** Extra cache-key material (e.g. a model digest) computed from params; the runtime adds it to the key. */
   cacheKey?: (params: P, ctx: { baseDir: string }) => Promise<string> | string;
 }
 
 export function defineNode<P = Record<string, unknown>>(def: NodeDefinition<P>): NodeDefinition<P> {
+  def.source ??= callerModule(/\/nodes\/define\.[tj]s$/);
   return def;
 }
 

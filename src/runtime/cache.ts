@@ -34,6 +34,8 @@ export interface CacheEntry {
   files: OutputFile[];
   /** What the node reported while computing the entry (metrics, network calls), replayed on a hit. */
   report: EntryReport;
+  /** What the key is the sha256 of (for `flow cache explain`); absent in older entries. */
+  material?: unknown;
 }
 
 export interface EntryReport {
@@ -51,6 +53,7 @@ interface Header {
   tensorBytes: number;
   files: { path: string; byteLength: number }[];
   report: EntryReport;
+  material?: unknown;
 }
 
 export type CacheLookup =
@@ -80,6 +83,7 @@ export function serializeEntry(e: CacheEntry): Buffer {
     tensorBytes: e.values.payload.byteLength,
     files: e.files.map((f) => ({ path: f.path, byteLength: f.bytes.byteLength })),
     report: e.report,
+    material: e.material,
   };
   const h = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(4);
@@ -115,6 +119,7 @@ export function parseEntry(buf: Buffer, expectedKey: string): CacheEntry {
     values: { tree: header.tree, tensors: header.tensors, payload },
     files,
     report: header.report ?? { calls: { forward: 0, gradient: 0 } },
+    material: header.material,
   };
 }
 
@@ -242,6 +247,20 @@ export class StageCache {
         });
       } catch {
         out.push({ key: f.key, node: '?', type: '?', created: '?', bytes: buf.byteLength, ok: false });
+      }
+    }
+    return out;
+  }
+
+  /** The readable entries on disk, decoded (header fields and key material). */
+  async entries(): Promise<CacheEntry[]> {
+    if (!this.dir) return [];
+    const out: CacheEntry[] = [];
+    for (const f of await entryFiles(this.dir)) {
+      try {
+        out.push(parseEntry(await readFile(f.file), f.key));
+      } catch {
+        // corrupt entries are reported by `cache ls` and replaced when next computed
       }
     }
     return out;

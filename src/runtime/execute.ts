@@ -36,6 +36,7 @@ import { NotCacheableError, decodeValues, encodeValues, tensorsIn, disposeValue 
 import type { FlowEvent, NodeSummary, RunSummary } from './events.js';
 import { OutputWriter } from './output.js';
 import { describeStep, findNonFinite } from './finite.js';
+import { codeIdentity } from './code-identity.js';
 import { currentBackend } from './backend.js';
 import { runSummaryBase } from './summary.js';
 
@@ -193,15 +194,17 @@ async function execute(
     const extra = await extraKeys.get(n.id);
     const inputDigests: Record<string, string> = {};
     for (const [p, h] of Object.entries(inputs)) inputDigests[p] = h.digest;
-    const key = cacheKey({
+    const material = {
       type: n.type,
       version: n.def.version,
+      code: codeIdentity(n.def.source),
       params: keyParams(n, item !== undefined && itemDigest !== undefined),
       inputs: inputDigests,
       seed,
       extra,
       item: itemDigest,
-    });
+    };
+    const key = cacheKey(material);
     const digestOf = (port: string): string => createHash('sha256').update(`${key}:${port}`).digest('hex');
     const refsOf = (port: string): number => consumers.get(`${n.id}.${port}`) ?? 0;
     const cacheable = cache !== false && n.def.cache !== false;
@@ -330,6 +333,7 @@ async function execute(
           values: enc,
           files,
           report,
+          material,
         });
         if (problem) emit({ type: 'warning', node: n.id, message: problem });
       } catch (e) {
