@@ -43,9 +43,11 @@ export interface CheckpointSummary {
   root?: string;
   skippedTensors?: number;
   version?: string;
+  /** Every tensor, in file order. */
+  list: Listed[];
 }
 
-interface Listed {
+export interface Listed {
   key: string;
   dtype: CheckpointDType;
   shape: number[];
@@ -80,7 +82,10 @@ export async function inspectCheckpoint(
   const fileBytes = (await stat(path)).size;
   const head = await readHead(path, 9);
   let listed: Listed[];
-  let summary: Omit<CheckpointSummary, 'tensorCount' | 'parameterCount' | 'dtypes' | 'groups' | 'ema'>;
+  let summary: Omit<
+    CheckpointSummary,
+    'tensorCount' | 'parameterCount' | 'dtypes' | 'groups' | 'ema' | 'list'
+  >;
   if (isSafetensors(head, fileBytes)) {
     const n = Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true));
     const header = readSafetensorsHeader(await readHead(path, 8 + n), path, fileBytes);
@@ -128,7 +133,16 @@ export async function inspectCheckpoint(
     dtypes,
     groups: [...groups.values()],
     ema: detectEma(listed.map((t) => t.key)),
+    list: listed,
   };
+}
+
+/** One line per tensor: name, dtype, shape. */
+export function renderTensorList(summary: CheckpointSummary): string {
+  const width = Math.max(0, ...summary.list.map((t) => t.key.length));
+  return summary.list
+    .map((t) => `  ${t.key.padEnd(width)}  ${t.dtype.padEnd(8)}  [${t.shape.join(', ')}]\n`)
+    .join('');
 }
 
 const fmtInt = (n: number) => n.toLocaleString('en-US');

@@ -2,12 +2,12 @@
 import path from 'node:path';
 import { stat } from 'node:fs/promises';
 import { stringify } from 'yaml';
-import { inspectCheckpoint, renderCheckpointSummary } from '../checkpoint/inspect.js';
+import { inspectCheckpoint, renderCheckpointSummary, renderTensorList } from '../checkpoint/inspect.js';
 import { loadModelFolder, MANIFEST_FILE } from '../models/folder.js';
 
 export async function inspectPath(
   p: string,
-  o: { opaque?: boolean; root?: string; depth: number },
+  o: { opaque?: boolean; root?: string; depth: number; tensors?: boolean },
 ): Promise<string> {
   const st = await stat(p).catch(() => undefined);
   if (!st) throw new Error(`${p}: no such file or folder`);
@@ -15,16 +15,17 @@ export async function inspectPath(
     const folder = await loadModelFolder(p);
     const weights = path.join(p, folder.manifest.weights ?? 'weights.safetensors');
     const summary = await inspectCheckpoint(weights, { groupDepth: o.depth });
-    return [
-      `model folder ${path.resolve(p)}`,
-      `digest ${folder.digest}`,
-      `${MANIFEST_FILE}:`,
-      stringify(folder.manifest, { lineWidth: 0 }).replace(/^/gm, '  ').trimEnd(),
-      renderCheckpointSummary(summary).trimEnd(),
-      '',
-    ].join('\n');
+    return (
+      [
+        `model folder ${path.resolve(p)}`,
+        `digest ${folder.digest}`,
+        `${MANIFEST_FILE}:`,
+        stringify(folder.manifest, { lineWidth: 0 }).replace(/^/gm, '  ').trimEnd(),
+        renderCheckpointSummary(summary).trimEnd(),
+        '',
+      ].join('\n') + (o.tensors ? renderTensorList(summary) : '')
+    );
   }
-  return renderCheckpointSummary(
-    await inspectCheckpoint(p, { opaque: o.opaque, root: o.root, groupDepth: o.depth }),
-  );
+  const summary = await inspectCheckpoint(p, { opaque: o.opaque, root: o.root, groupDepth: o.depth });
+  return renderCheckpointSummary(summary) + (o.tensors ? renderTensorList(summary) : '');
 }

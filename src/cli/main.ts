@@ -12,16 +12,22 @@ import { describeNodes } from './nodes-command.js';
 import { inspectPath } from './inspect-command.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { importLpipsSqueeze } from '../models/lpips-import.js';
+import { explainCache } from './cache-explain.js';
+import { parseSize } from './parse-size.js';
+import { seedProblem } from '../graph/seed.js';
+import { flowVersion } from '../runtime/summary.js';
 
 const DEFAULT_CACHE = process.env.FLOW_CACHE_DIR ?? '.flow-cache';
+const DEFAULT_CACHE_MAX = parseSize(process.env.FLOW_CACHE_MAX ?? '10G');
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
 }
 
 function parseSeed(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new FlowError(`--seed must be a non-negative integer, got '${v}'`);
+  const n = /^\d+$/.test(v.trim()) ? Number(v) : Number.NaN;
+  const problem = seedProblem(n, `'${v}'`);
+  if (problem) throw new FlowError(`--seed ${problem}`);
   return n;
 }
 
@@ -38,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .name('flow')
     .description('Dataflow engine for image inverse problems with diffusion priors')
+    .version(flowVersion(), '-V, --version', 'print the version')
     .option('--debug', 'print stack traces on errors')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -57,6 +64,12 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_NAMES as string[]))
     .option('--no-cache', 'recompute every stage (the cache is neither read nor written)')
     .option('--cache-dir <dir>', 'stage cache folder', DEFAULT_CACHE)
+    .option(
+      '--cache-max <size>',
+      'prune the cache to this size after the run (least recently used first)',
+      parseSize,
+      DEFAULT_CACHE_MAX,
+    )
     .addOption(new Option('--log <mode>', 'progress output').choices(['pretty', 'json', 'plain']))
     .option('--items-in-flight <n>', 'items admitted from each source at once', (v) => Number(v), 4)
     .action(
@@ -67,6 +80,7 @@ export async function main(argv: string[]): Promise<number> {
           backend?: BackendName;
           cache: boolean;
           cacheDir: string;
+          cacheMax: number;
           log?: LogMode;
           itemsInFlight: number;
         },
@@ -97,6 +111,7 @@ export async function main(argv: string[]): Promise<number> {
           if (mode === 'json')
             process.stdout.write(JSON.stringify({ type: 'summary', summary: result.summary }) + '\n');
           else process.stderr.write(formatSummary(result.summary, outDir));
+          if (cache) await cache.prune(o.cacheMax);
         } finally {
           renderer.stop();
           process.off('SIGINT', onSigint);
@@ -206,7 +221,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--opaque', 'read whole-object pickles without executing them')
     .option('--root <path>', "torch checkpoints: subtree to read ('auto', 'all' or a dotted path)")
     .option('--depth <n>', 'key segments per group', (v) => Number(v), 2)
-    .action(async (p: string, o: { opaque?: boolean; root?: string; depth: number }) => {
+    .option('--tensors', 'list every tensor with its dtype and shape')
+    .action(async (p: string, o: { opaque?: boolean; root?: string; depth: number; tensors?: boolean }) => {
       process.stdout.write(await inspectPath(p, o));
     });
 
@@ -233,6 +249,36 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (o: { cacheDir: string }) => {
       const n = await new StageCache({ dir: o.cacheDir }).clear();
       process.stdout.write(`removed ${n} entries from ${path.resolve(o.cacheDir)}\n`);
+    });
+
+  cacheCmd
+    .command('prune')
+    .description('remove least-recently-used entries until the cache fits the size cap')
+    .option(
+      '--max <size>',
+      'size cap, e.g. 500M or 10G (default: FLOW_CACHE_MAX or 10G)',
+      parseSize,
+      DEFAULT_CACHE_MAX,
+    )
+    .option('--cache-dir <dir>', 'stage cache folder', DEFAULT_CACHE)
+    .action(async (o: { cacheDir: string; max: number }) => {
+      const r = await new StageCache({ dir: o.cacheDir }).prune(o.max);
+      process.stdout.write(
+        `removed ${r.removed} least-recently-used entries (${r.freed} B); ${r.kept} B left in ${path.resolve(o.cacheDir)}\n`,
+      );
+    });
+  withPipelineOpts(
+    cacheCmd
+      .command('explain')
+      .argument('<file>', 'pipeline YAML')
+      .description(
+        'say for each node whether the cache holds an entry for its code and params, or what changed',
+      ),
+  )
+    .option('--cache-dir <dir>', 'stage cache folder', DEFAULT_CACHE)
+    .action(async (file: string, o: CommonOpts & { cacheDir: string }) => {
+      const plan = await loadPlan(file, { overrides: o.set, seed: o.seed });
+      process.stdout.write(await explainCache(plan, new StageCache({ dir: o.cacheDir })));
     });
 
   try {

@@ -2,7 +2,7 @@
  * Reading pipeline YAML: parse with positions kept, validate the document's shape with ajv, and
  * answer "where is this value in the file?" for every later error (params, wiring, types).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   isMap,
@@ -53,12 +53,21 @@ export interface PipelineDocument {
 const ajv = createAjv();
 const validateDocument = ajv.compile(pipelineSchema);
 
+/** Pipelines are small; a huge file is a mistake (and the YAML checks are not linear in size). */
+export const MAX_PIPELINE_BYTES = 1024 * 1024;
+
 export async function readPipelineFile(file: string): Promise<PipelineDocument> {
   const abs = path.resolve(file);
   let text: string;
   try {
+    const size = (await stat(abs)).size;
+    if (size > MAX_PIPELINE_BYTES)
+      throw new FlowError(`pipeline file is ${size} bytes, more than the ${MAX_PIPELINE_BYTES} allowed`, {
+        file: abs,
+      });
     text = await readFile(abs, 'utf8');
   } catch (e) {
+    if (e instanceof FlowError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new FlowError(
       code === 'ENOENT' ? 'pipeline file not found' : `cannot read pipeline file (${code})`,

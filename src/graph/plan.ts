@@ -16,6 +16,7 @@ import type { NodeRegistry, AnyNodeDefinition } from '../nodes/registry.js';
 import type { PortType } from '../nodes/define.js';
 import { loadPlugins } from '../nodes/plugins.js';
 import { builtinRegistry } from '../nodes/builtins.js';
+import { seedProblem } from './seed.js';
 
 export interface PortRef {
   node: string;
@@ -109,6 +110,8 @@ export async function loadPlan(file: string, opts: LoadOptions = {}): Promise<Pl
     }
   }
   if (opts.seed !== undefined) params.seed = opts.seed;
+  const badSeed = 'seed' in params ? seedProblem(params.seed) : undefined;
+  if (badSeed) throw new FlowError(`params.seed ${badSeed}`, { file: doc.file });
   const models: Record<string, string> = {};
   for (const [k, p] of Object.entries(doc.models)) models[k] = path.resolve(doc.dir, p);
 
