@@ -21,6 +21,7 @@ import { fileDigest } from '../io/digest.js';
 export interface MeasureInpaintParams {
   mask: MaskKind | 'file';
   maskPath?: string;
+  resizeMask: boolean;
   invert: boolean;
   sigmaY: number;
   baseDir?: string;
@@ -61,6 +62,12 @@ export default defineNode<MeasureInpaintParams>({
         default: false,
         description: 'Swap observed and missing (for files: black = observed)',
       },
+      resizeMask: {
+        type: 'boolean',
+        default: false,
+        description:
+          'Resize a mask file of another size to the images (nearest neighbour); default: refuse it',
+      },
       sigmaY: SIGMA_Y_PARAM,
       baseDir: {
         type: 'string',
@@ -77,7 +84,8 @@ export default defineNode<MeasureInpaintParams>({
     try {
       return await fileDigest(path);
     } catch {
-      return 'unreadable'; // `run` reports the missing file clearly
+      // Also what `flow validate` reports, before anything runs.
+      throw new Error(`mask file '${path}' does not exist or cannot be read`);
     }
   },
 
@@ -92,7 +100,7 @@ export default defineNode<MeasureInpaintParams>({
       if (params.mask === 'file') {
         const path = maskFilePath(params, ctx.baseDir);
         if (path === undefined) throw new Error("mask: 'file' needs the maskPath param");
-        mask = await loadMaskFile(path, { height: h, width: w });
+        mask = await loadMaskFile(path, { height: h, width: w, resize: params.resizeMask });
       } else {
         mask = generateMask(params.mask, h, w, maskRng);
       }

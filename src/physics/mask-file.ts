@@ -11,15 +11,26 @@ export interface LoadMaskOptions {
   width: number;
   /** Treat black as observed instead of white. */
   invert?: boolean;
+  /** Resize a file of another size (nearest neighbour); false refuses it. Default true. */
+  resize?: boolean;
 }
 
 /** Load a mask file as a row-major Float32Array of H·W values (1 = observed, 0 = missing). */
 export async function loadMaskFile(path: string, options: LoadMaskOptions): Promise<Float32Array> {
-  const { height, width, invert = false } = options;
+  const { height, width, invert = false, resize = true } = options;
   try {
     await access(path);
   } catch {
     throw new Error(`mask file '${path}' does not exist or cannot be read`);
+  }
+  if (!resize) {
+    const meta = await sharp(path)
+      .metadata()
+      .catch(() => undefined);
+    if (meta?.width !== undefined && (meta.width !== width || meta.height !== height))
+      throw new Error(
+        `mask file '${path}' is ${meta.height}x${meta.width} but the images are ${height}x${width}; set resizeMask: true to resize it`,
+      );
   }
   let pixels: Buffer;
   let channels: number;

@@ -120,7 +120,7 @@ test('measure.inpaint: mask files (relative to baseDir, resized, inverted), cach
   writeFileSync(join(dir, 'broken.png'), 'not an image');
   const image = testImage(32, 24, 1);
   // Relative paths resolve against the declaring file's folder (ctx.baseDir).
-  const p = params(measureInpaint, { mask: 'file', maskPath: 'top.png' });
+  const p = params(measureInpaint, { mask: 'file', maskPath: 'top.png', resizeMask: true });
   const out = await measureInpaint.run({ image }, p, makeTestContext({ nodeId: 'inp', baseDir: dir }));
   const mask = (out['mask'] as tf.Tensor).dataSync();
   for (let r = 0; r < 32; r++) for (let c = 0; c < 24; c++) assert.equal(mask[r * 24 + c], r < 8 ? 0 : 1);
