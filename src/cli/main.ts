@@ -124,18 +124,29 @@ export async function main(argv: string[]): Promise<number> {
       .command('validate')
       .argument('<file>', 'pipeline YAML')
       .description('check a pipeline without running it'),
-  ).action(async (file: string, o: CommonOpts) => {
-    const plan = await loadPlan(file, { overrides: o.set, seed: o.seed });
-    await checkReferencedFiles(plan);
-    process.stdout.write(`${plan.file}: ok (${plan.nodes.size} nodes, ${plan.graph.size} edges)\n`);
-  });
+  )
+    .option('--allow-plugins', "load the pipeline's plugins (they run code)")
+    .action(async (file: string, o: CommonOpts & { allowPlugins?: boolean }) => {
+      const plan = await loadPlan(file, {
+        overrides: o.set,
+        seed: o.seed,
+        allowPlugins: Boolean(o.allowPlugins),
+      });
+      await checkReferencedFiles(plan);
+      process.stdout.write(`${plan.file}: ok (${plan.nodes.size} nodes, ${plan.graph.size} edges)\n`);
+    });
 
   withPipelineOpts(
     program.command('graph').argument('<file>', 'pipeline YAML').description('print the pipeline graph'),
   )
     .addOption(new Option('--format <fmt>', 'output format').choices(['mermaid', 'dot']).default('mermaid'))
-    .action(async (file: string, o: CommonOpts & { format: 'mermaid' | 'dot' }) => {
-      const plan = await loadPlan(file, { overrides: o.set, seed: o.seed });
+    .option('--allow-plugins', "load the pipeline's plugins (they run code)")
+    .action(async (file: string, o: CommonOpts & { format: 'mermaid' | 'dot'; allowPlugins?: boolean }) => {
+      const plan = await loadPlan(file, {
+        overrides: o.set,
+        seed: o.seed,
+        allowPlugins: Boolean(o.allowPlugins),
+      });
       process.stdout.write(
         o.format === 'dot' ? toDot(plan.nodes, plan.graph) : toMermaid(plan.nodes, plan.graph),
       );
@@ -145,12 +156,18 @@ export async function main(argv: string[]): Promise<number> {
     .command('nodes')
     .argument('[type]', 'show one node type in full')
     .description('list node types with their ports and parameters')
-    .option('--pipeline <file>', "also list the node types of this pipeline's plugins")
+    .option('--pipeline <file>', "also list the node types of this pipeline's plugins (with --allow-plugins)")
+    .option('--allow-plugins', "load the --pipeline's plugins (they run code)")
     .option('--plugin <file>', 'also list the node types of this plugin module', collect, [])
     .option('--json', 'machine-readable output')
-    .action(async (type: string | undefined, o: { pipeline?: string; plugin: string[]; json?: boolean }) => {
-      process.stdout.write(await describeNodes(type, o));
-    });
+    .action(
+      async (
+        type: string | undefined,
+        o: { pipeline?: string; plugin: string[]; json?: boolean; allowPlugins?: boolean },
+      ) => {
+        process.stdout.write(await describeNodes(type, o));
+      },
+    );
 
   program
     .command('convert')
@@ -276,8 +293,13 @@ export async function main(argv: string[]): Promise<number> {
       ),
   )
     .option('--cache-dir <dir>', 'stage cache folder', DEFAULT_CACHE)
-    .action(async (file: string, o: CommonOpts & { cacheDir: string }) => {
-      const plan = await loadPlan(file, { overrides: o.set, seed: o.seed });
+    .option('--allow-plugins', "load the pipeline's plugins (they run code)")
+    .action(async (file: string, o: CommonOpts & { cacheDir: string; allowPlugins?: boolean }) => {
+      const plan = await loadPlan(file, {
+        overrides: o.set,
+        seed: o.seed,
+        allowPlugins: Boolean(o.allowPlugins),
+      });
       process.stdout.write(await explainCache(plan, new StageCache({ dir: o.cacheDir })));
     });
 

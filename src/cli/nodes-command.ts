@@ -53,10 +53,11 @@ function describeOne(d: AnyNodeDefinition, origin: string): string {
 
 export async function describeNodes(
   type: string | undefined,
-  o: { pipeline?: string; plugin: string[]; json?: boolean },
+  o: { pipeline?: string; plugin: string[]; json?: boolean; allowPlugins?: boolean },
 ): Promise<string> {
   const registry = (await builtinRegistry()).clone();
-  if (o.pipeline) await loadPlugins(await readPipelineFile(o.pipeline), registry);
+  // --plugin names a module explicitly; a pipeline's plugins load only with --allow-plugins.
+  if (o.pipeline) await loadPlugins(await readPipelineFile(o.pipeline), registry, Boolean(o.allowPlugins));
   for (const p of o.plugin) {
     const file = path.resolve(p);
     for (const def of await importPluginModule(file)) registry.register(def, file);

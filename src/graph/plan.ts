@@ -56,6 +56,8 @@ export interface Plan {
 
 export interface LoadOptions {
   overrides?: (string | ParamOverride)[];
+  /** Plugins run code: false refuses a pipeline that lists any (validate, graph: --allow-plugins). Default true. */
+  allowPlugins?: boolean;
   seed?: number;
   registry?: NodeRegistry;
 }
@@ -91,7 +93,7 @@ function paramValidator(def: AnyNodeDefinition): ValidateFunction {
 export async function loadPlan(file: string, opts: LoadOptions = {}): Promise<Plan> {
   const doc = await readPipelineFile(file);
   const registry = (opts.registry ?? (await builtinRegistry())).clone();
-  await loadPlugins(doc, registry);
+  await loadPlugins(doc, registry, opts.allowPlugins ?? true);
 
   const overrides = (opts.overrides ?? []).map((o) => (typeof o === 'string' ? parseOverride(o) : o));
   const params = structuredClone(doc.params);
@@ -116,7 +118,7 @@ export async function loadPlan(file: string, opts: LoadOptions = {}): Promise<Pl
   for (const [k, p] of Object.entries(doc.models)) models[k] = path.resolve(doc.dir, p);
 
   const drafts: Draft[] = [];
-  await expand(doc, '', { ...params, models }, {}, [doc.file], drafts, registry);
+  await expand(doc, '', { ...params, models }, {}, [doc.file], drafts, registry, opts.allowPlugins ?? true);
   const byId = new Map(drafts.map((d) => [d.id, d]));
 
   for (const o of nodeOverrides) {
@@ -195,6 +197,7 @@ async function expand(
   stack: string[],
   out: Draft[],
   registry: NodeRegistry,
+  allowPlugins = true,
 ): Promise<{ outputs: Record<string, PortRef> }> {
   const includeOutputs = new Map<string, Record<string, PortRef>>();
   const ownDrafts: Draft[] = [];
@@ -255,7 +258,7 @@ async function expand(
         }
         throw e;
       }
-      await loadPlugins(chain, registry);
+      await loadPlugins(chain, registry, allowPlugins);
       const chainParams = structuredClone(chain.params);
       for (const [k, v] of Object.entries(n.params)) {
         if (!(k in chainParams)) {
@@ -297,6 +300,7 @@ async function expand(
         [...stack, chainFile],
         out,
         registry,
+        allowPlugins,
       );
       includeOutputs.set(localId, child.outputs);
       continue;

@@ -42,7 +42,17 @@ export async function importPluginModule(file: string): Promise<NodeDefinition[]
   return defs;
 }
 
-export async function loadPlugins(doc: PipelineDocument, registry: NodeRegistry): Promise<void> {
+/** Import a pipeline's plugins; with `allow` false, refuse a pipeline that lists any (they run code). */
+export async function loadPlugins(
+  doc: PipelineDocument,
+  registry: NodeRegistry,
+  allow = true,
+): Promise<void> {
+  if (!allow && doc.plugins.length > 0)
+    throw new FlowError(
+      `the pipeline loads plugins, which run code on this machine (${doc.plugins.join(', ')}); pass --allow-plugins to load them`,
+      doc.locate(['plugins', 0]),
+    );
   for (const [i, rel] of doc.plugins.entries()) {
     const file = path.resolve(doc.dir, rel);
     try {

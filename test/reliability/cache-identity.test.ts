@@ -72,13 +72,21 @@ test('changing code a node imports misses its cache entries; explain names the f
   assert.deepEqual(await value(dir), { v: 12, hits: 0 }, 'the edited helper is not served from the cache');
 
   const cacheDir = path.join(dir, 'cache');
-  const same = await flow(['cache', 'explain', path.join(dir, 'p.yaml'), '--cache-dir', cacheDir]);
+  const same = await flow([
+    'cache',
+    'explain',
+    path.join(dir, 'p.yaml'),
+    '--cache-dir',
+    cacheDir,
+    '--allow-plugins',
+  ]);
   assert.equal(same.code, 0, same.stderr);
   assert.match(same.stdout, /^g \(test\.gain\): its own key material matches \d+ entr/m);
   await writeFile(path.join(dir, 'helper.ts'), 'export const gain = (): number => 4;\n');
   const changed = await flow([
     'cache',
     'explain',
+    '--allow-plugins',
     path.join(dir, 'p.yaml'),
     '--cache-dir',
     cacheDir,
