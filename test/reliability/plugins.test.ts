@@ -18,7 +18,10 @@ test('a pipeline with plugins is refused unless plugins are allowed; its plugin 
     path.join(dir, 'evil.js'),
     `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(ran)}, 'x');\nexport default [];\n`,
   );
-  await writeFile(path.join(dir, 'p.yaml'), 'version: 1\nname: p\nplugins: [./evil.js]\nnodes:\n  a: { type: measure.sr }\n');
+  await writeFile(
+    path.join(dir, 'p.yaml'),
+    'version: 1\nname: p\nplugins: [./evil.js]\nnodes:\n  a: { type: measure.sr }\n',
+  );
   await assert.rejects(
     loadPlan(path.join(dir, 'p.yaml'), { allowPlugins: false }),
     /p\.yaml:3:\d+: the pipeline loads plugins, which run code on this machine \(\.\/evil\.js\); pass --allow-plugins to load them/,
