@@ -47,7 +47,8 @@ export function nodeWebgpuBackendClass(Base: BackendClass): BackendClass {
       }
       throw new Error(
         `webgpu in Node cannot read a GPU tensor synchronously (shape [${data.shape.join(', ')}]): ` +
-          'this code path needs `await tensor.data()` instead of dataSync()',
+          'this code path does not support webgpu yet (it needs `await tensor.data()`, not dataSync()); ' +
+          'use the wasm backend for it',
       );
     }
   };

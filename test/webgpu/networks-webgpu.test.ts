@@ -213,3 +213,31 @@ test('LPIPS squeeze: distances and input gradient', { skip: webgpuSkip || lpipsS
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test(
+  'webgpu in Node: what can be read synchronously, and a clear error for the rest',
+  { skip: webgpuSkip },
+  async () => {
+    await onBackend('webgpu', async () => {
+      // Small tensors from JS keep their values after a GPU op used them; small fills are made on the CPU.
+      const labels = tf.tensor1d([0, 3], 'int32');
+      const big = tf.ones([1, 80, 80, 16]); // > 65,536 elements: computed on the GPU
+      const [used, guided] = tf.tidy(() => [
+        tf.add(tf.sum(big), tf.cast(tf.sum(labels), 'float32')),
+        tf.concat([labels, tf.fill([2], 10, 'int32')]),
+      ]);
+      assert.deepEqual(Array.from(labels.dataSync()), [0, 3]);
+      assert.deepEqual(Array.from(guided.dataSync()), [0, 3, 10, 10]);
+      // A GPU result: a synchronous read fails with the reason; after one asynchronous read it works.
+      const doubled = tf.mul(big, 2);
+      assert.throws(
+        () => doubled.dataSync(),
+        /webgpu in Node cannot read a GPU tensor synchronously .*wasm backend/,
+      );
+      assert.equal((await doubled.data())[0], 2);
+      assert.equal(doubled.dataSync()[6399], 2);
+      assert.equal((await used.data())[0], 80 * 80 * 16 + 3);
+      tf.dispose([labels, big, used, guided, doubled]);
+    });
+  },
+);
