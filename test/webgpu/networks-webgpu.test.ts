@@ -99,15 +99,13 @@ test('DhariwalUNet (EDM): output and input gradient', { skip: webgpuSkip }, asyn
     'DhariwalUNet',
     async () => {
       const net = DhariwalUNet.load(f.weights, f.config as unknown as DhariwalUNetConfig);
-      const x = ioTensor<tf.Tensor4D>(f, 'x');
-      const t = ioTensor<tf.Tensor1D>(f, 't');
-      const y = ioTensor<tf.Tensor2D>(f, 'y');
-      const aug = ioTensor<tf.Tensor2D>(f, 'aug');
-      const r = ioTensor<tf.Tensor4D>(f, 'r');
-      const out = net.forward(x, t, y, aug);
-      const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(net.forward(v as tf.Tensor4D, t, y, aug), r)))(x);
+      const io = Object.fromEntries(['x', 't', 'y', 'aug', 'r'].map((k) => [k, ioTensor(f, k)]));
+      const { t, y, aug, r } = io as { t: tf.Tensor1D; y: tf.Tensor2D; aug: tf.Tensor2D; r: tf.Tensor4D };
+      const forward = (v: tf.Tensor): tf.Tensor4D => net.forward(v as tf.Tensor4D, t, y, aug);
+      const out = forward(io.x as tf.Tensor);
+      const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(forward(v), r)))(io.x as tf.Tensor);
       const results = { out: await read(out), grad_x: await read(grad) };
-      tf.dispose([x, t, y, aug, r, out, grad]);
+      tf.dispose([...Object.values(io), out, grad]);
       net.dispose();
       return results;
     },
