@@ -1,7 +1,29 @@
 #!/usr/bin/env bash
-# Installs everything flow needs on a fresh machine: the npm dependencies (which also builds dist/).
-# Optional system packages for fixture generation and training (PyTorch, Fashion-MNIST) are installed
-# by scripts/setup-system.sh, which tests do not require.
+# Installs everything flow needs on a fresh machine: the npm dependencies (which also builds dist/),
+# and, on Debian/Ubuntu as root, the EGL libraries the webgpu tests run on (Dawn's OpenGL ES route
+# on Mesa's software rasteriser; README "Backends"). Optional system packages for fixture
+# generation and training (PyTorch, Fashion-MNIST) are installed by scripts/setup-system.sh, which
+# tests do not require.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+EGL_PACKAGES=(libegl1 libegl-mesa0)
+egl_missing() {
+  for p in "${EGL_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || return 0
+  done
+  return 1
+}
+if command -v apt-get >/dev/null && egl_missing; then
+  if [ "$(id -u)" -eq 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends "${EGL_PACKAGES[@]}" || {
+      apt-get update
+      apt-get install -y --no-install-recommends "${EGL_PACKAGES[@]}"
+    }
+  else
+    echo "setup: ${EGL_PACKAGES[*]} are not installed and this is not root: the webgpu tests will be skipped" >&2
+  fi
+fi
+
 npm ci --no-audit --no-fund

@@ -42,12 +42,12 @@ export default defineNode<{ samples: number; guidance: number }>({
       ...guidanceParams,
     },
   },
-  run(inputs, params, ctx) {
+  async run(inputs, params, ctx) {
     const model = expectModel(inputs.model, ctx.nodeId);
     const posterior = expectPosterior(inputs.posterior, ctx.nodeId);
     const label = (inputs.label as number[] | undefined)?.[0];
     const prior = model.prior(label !== undefined ? { labels: label, guidance: params.guidance } : {});
-    const latent = sampleVipaintPosterior(prior, posterior, params.samples, new Rng(ctx.seed), {
+    const latent = await sampleVipaintPosterior(prior, posterior, params.samples, new Rng(ctx.seed), {
       signal: ctx.signal,
       onCalls: (kind, n = 1) => ctx.countCalls(kind, n),
     });

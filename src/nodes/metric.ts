@@ -58,7 +58,7 @@ export default defineNode<Record<string, never>>({
   },
   params: { type: 'object', properties: {}, additionalProperties: false },
 
-  run(inputs, _params, ctx) {
+  async run(inputs, _params, ctx) {
     const image = expectImage(inputs['image'], 'image', ctx.nodeId);
     const reference = expectImage(inputs['reference'], 'reference', ctx.nodeId, 1);
     const [, h, w, c] = image.shape;
@@ -70,6 +70,9 @@ export default defineNode<Record<string, never>>({
     }
     const metrics: MetricsRecord = {};
     const summary: Record<string, number> = {};
+    // The metrics read pixels synchronously: read them once asynchronously first, which every
+    // backend allows and after which webgpu (in Node) can serve the synchronous reads too.
+    await Promise.all([image.data(), reference.data()]);
     try {
       summarise(metrics, summary, 'psnr', psnr(image, reference));
       summarise(metrics, summary, 'ssim', ssim(image, reference));
@@ -77,12 +80,12 @@ export default defineNode<Record<string, never>>({
       if (several) metrics.diversity = summary.diversity = diversity(image);
       if (inputs['perceptual'] !== undefined) {
         const d = expectPerceptual(inputs['perceptual'], ctx.nodeId).distance(image, reference);
-        const values = Array.from(d.dataSync());
+        const values = Array.from(await d.data());
         d.dispose();
         summarise(metrics, summary, 'lpips', values);
       }
       if (inputs['mask'] !== undefined) {
-        const mask = expectMask(inputs['mask'], 'mask', ctx.nodeId, h, w).dataSync();
+        const mask = await expectMask(inputs['mask'], 'mask', ctx.nodeId, h, w).data();
         checkMaskCoverage(mask, ctx.nodeId);
         const missing = mask.map((v) => (v < 0.5 ? 1 : 0));
         summarise(metrics, summary, 'psnr_missing', psnr(image, reference, { region: missing }));

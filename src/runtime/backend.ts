@@ -1,14 +1,31 @@
 /**
  * Backend selection. Preference: tensorflow (tfjs-node-gpu, then tfjs-node: optional
- * dependencies that only install where libtensorflow can be downloaded), then wasm, then cpu.
- * The chosen backend is reported, never silently swapped for another one the user asked for.
+ * dependencies that only install where libtensorflow can be downloaded), then webgpu on a hardware
+ * adapter (./webgpu.ts), then wasm, then cpu. The chosen backend is reported, never silently
+ * swapped for another one the user asked for.
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { registerWasmKernels } from './kernels/index.js';
+import {
+  hasVulkanDriver,
+  prepareWebgpu,
+  releaseWebgpu,
+  softwareAllowedByEnv,
+  webgpuRoutes,
+} from './webgpu.js';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
+
+export interface BackendOptions {
+  /**
+   * An explicitly requested webgpu may run on a software adapter (llvmpipe through Dawn's OpenGL
+   * ES route: for tests, 2-5x slower than wasm). Default: the FLOW_WEBGPU_SOFTWARE=1 environment
+   * variable. `auto` never picks a software adapter.
+   */
+  allowSoftwareGpu?: boolean;
+}
 
 export interface BackendInfo {
   name: BackendName;
@@ -52,7 +69,16 @@ function firstLine(e: unknown): string {
   return msg.split('\n')[0] ?? msg;
 }
 
-async function activate(name: BackendName): Promise<string> {
+async function activate(name: BackendName, explicit: boolean, options: BackendOptions): Promise<string> {
+  if (name === 'webgpu') {
+    if (!explicit && !hasVulkanDriver()) throw new Error('no Vulkan driver installed');
+    const adapter = await prepareWebgpu({
+      routes: webgpuRoutes(explicit),
+      allowSoftware: explicit && (options.allowSoftwareGpu ?? softwareAllowedByEnv()),
+    });
+    if (!(await tf.setBackend('webgpu'))) throw new Error('webgpu backend failed to initialise');
+    return `@tensorflow/tfjs-backend-webgpu, ${adapter}`;
+  }
   if (name === 'tensorflow') {
     const pkg = await tryTensorflow();
     if (!(await tf.setBackend('tensorflow'))) throw new Error('tensorflow backend failed to initialise');
@@ -72,7 +98,10 @@ async function activate(name: BackendName): Promise<string> {
  * Select a backend. With `requested`, use exactly that one or fail with a clear error; without,
  * take the best that loads. Idempotent for the same request.
  */
-export async function initBackend(requested?: BackendName): Promise<BackendInfo> {
+export async function initBackend(
+  requested?: BackendName,
+  options: BackendOptions = {},
+): Promise<BackendInfo> {
   if (
     current &&
     (requested === undefined || requested === current.name) &&
@@ -85,7 +114,7 @@ export async function initBackend(requested?: BackendName): Promise<BackendInfo>
       throw new Error(`unknown backend '${String(requested)}' (choose one of ${BACKEND_NAMES.join(', ')})`);
     }
     try {
-      const provider = await activate(requested);
+      const provider = await activate(requested, true, options);
       current = { name: requested, provider, skipped: [] };
       return current;
     } catch (e) {
@@ -95,7 +124,7 @@ export async function initBackend(requested?: BackendName): Promise<BackendInfo>
   const skipped: string[] = [];
   for (const name of BACKEND_NAMES) {
     try {
-      const provider = await activate(name);
+      const provider = await activate(name, false, options);
       current = { name, provider, skipped };
       return current;
     } catch (e) {
@@ -107,4 +136,13 @@ export async function initBackend(requested?: BackendName): Promise<BackendInfo>
 
 export function currentBackend(): BackendInfo | undefined {
   return current;
+}
+
+/**
+ * Free what keeps native resources alive (the webgpu device), so the process can exit by itself;
+ * a later initBackend sets it up again.
+ */
+export function releaseBackend(): void {
+  releaseWebgpu();
+  if (current?.name === 'webgpu') current = undefined;
 }

@@ -87,27 +87,27 @@ test('metric node rejects mismatched or degenerate inputs naming the node', asyn
   const { reference, samples, mask } = images();
   const ctx = makeTestContext({ nodeId: 'eval' });
   const small = tf.zeros([1, 24, 18, 3]) as tf.Tensor4D;
-  assert.throws(
-    () => metricNode.run({ image: samples, reference: small }, {}, ctx),
+  await assert.rejects(
+    async () => metricNode.run({ image: samples, reference: small }, {}, ctx),
     /node 'eval': image 24x20x3 and reference 24x18x3 differ/,
   );
-  assert.throws(
-    () => metricNode.run({ image: samples, reference: samples }, {}, ctx),
+  await assert.rejects(
+    async () => metricNode.run({ image: samples, reference: samples }, {}, ctx),
     /node 'eval': input 'reference' must have batch 1, got 3/,
   );
   const full = tf.ones([1, 24, 20, 1]) as tf.Tensor4D;
-  assert.throws(
-    () => metricNode.run({ image: samples, reference, mask: full }, {}, ctx),
+  await assert.rejects(
+    async () => metricNode.run({ image: samples, reference, mask: full }, {}, ctx),
     /node 'eval': mask has nothing missing/,
   );
   const wrong = tf.ones([1, 20, 24, 1]) as tf.Tensor4D;
-  assert.throws(
-    () => metricNode.run({ image: samples, reference, mask: wrong }, {}, ctx),
+  await assert.rejects(
+    async () => metricNode.run({ image: samples, reference, mask: wrong }, {}, ctx),
     /node 'eval': mask \[1, 20, 24, 1\] does not match the image/,
   );
   const tiny = tf.zeros([1, 8, 8, 1]) as tf.Tensor4D;
-  assert.throws(
-    () => metricNode.run({ image: tiny, reference: tiny }, {}, ctx),
+  await assert.rejects(
+    async () => metricNode.run({ image: tiny, reference: tiny }, {}, ctx),
     /node 'eval': ssim: images must be at least 11x11/,
   );
   tf.dispose([reference, samples, mask, small, full, wrong, tiny]);

@@ -95,7 +95,7 @@ for (const backend of TEST_BACKENDS) {
 
     const n = 400;
     let forwardCalls = 0;
-    const z = sampleVipaintPosterior(prior, fit, n, rng, {
+    const z = await sampleVipaintPosterior(prior, fit, n, rng, {
       onCalls: (kind) => kind === 'forward' && forwardCalls++,
     });
     assert.equal(forwardCalls, 1);

@@ -220,7 +220,7 @@ for (const backend of TEST_BACKENDS) {
       });
       assert.ok(fit.curve.total.every(Number.isFinite));
       const ts = fit.config.keypoints[fit.config.keypoints.length - 1] as number;
-      const z = sampleVipaintPosterior(prior, fit, 16, rng);
+      const z = await sampleVipaintPosterior(prior, fit, 16, rng);
       assert.deepEqual(z.shape, [16, ...prior.latentShape]);
       const run = async (zeta: number): Promise<number> => {
         let calls = 0;

@@ -57,7 +57,7 @@ export async function blended(
   const schedule = prior.denoiser.schedule;
   const times = timeGrid(schedule, steps).reverse();
   const shape: [number, number, number, number] = [n, ...prior.latentShape];
-  const repl = Replacement.create(prior, op, method, opts.latentMask);
+  const repl = await Replacement.create(prior, op, method, opts.latentMask);
   try {
     return await withState(async (state) => {
       const top = times[0] as number;

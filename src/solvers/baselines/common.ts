@@ -134,27 +134,42 @@ export function residualSq(op: MeasurementOperator, x: tf.Tensor4D): tf.Tensor1D
  * Exact for inpainting (one iteration); for SR / blur it is the minimum-norm least-squares image,
  * truncated after `iterations` (early stopping regularises ill-conditioned blurs). Batch 1.
  */
-export function pseudoInverse(op: MeasurementOperator, iterations = 30): tf.Tensor4D {
-  return tf.tidy(() => {
-    const y = op.y;
-    let u = tf.zerosLike(y) as tf.Tensor4D;
-    let r = tf.clone(y) as tf.Tensor4D;
-    let p = tf.clone(y) as tf.Tensor4D;
-    let rr = tf.sum(tf.square(r)).dataSync()[0] as number;
+export async function pseudoInverse(op: MeasurementOperator, iterations = 30): Promise<tf.Tensor4D> {
+  // Each step reads scalars asynchronously (webgpu allows no other way), and no tf.tidy or scope
+  // may span an await (other nodes run meanwhile), so every tensor is disposed by hand.
+  const scalar = async (f: () => tf.Tensor): Promise<number> => {
+    const t = tf.tidy(f);
+    const v = (await t.data())[0] as number;
+    t.dispose();
+    return v;
+  };
+  const y = op.y;
+  let u = tf.zerosLike(y) as tf.Tensor4D;
+  let r = tf.clone(y) as tf.Tensor4D;
+  let p = tf.clone(y) as tf.Tensor4D;
+  let ap: tf.Tensor4D | undefined;
+  try {
+    let rr = await scalar(() => tf.sum(tf.square(r)));
     const rr0 = rr;
     for (let i = 0; i < iterations && rr > 1e-14 * Math.max(rr0, 1e-30); i++) {
-      const ap = op.forward(op.adjoint(p));
-      const pap = tf.sum(tf.mul(p, ap)).dataSync()[0] as number;
+      ap = tf.tidy(() => op.forward(op.adjoint(p)));
+      const pap = await scalar(() => tf.sum(tf.mul(p, ap as tf.Tensor4D)));
       if (!(pap > 0)) break;
       const a = rr / pap;
-      u = tf.add(u, tf.mul(p, a)) as tf.Tensor4D;
-      r = tf.sub(r, tf.mul(ap, a)) as tf.Tensor4D;
-      const rrNew = tf.sum(tf.square(r)).dataSync()[0] as number;
-      p = tf.add(r, tf.mul(p, rrNew / rr)) as tf.Tensor4D;
+      const [u1, r1] = tf.tidy(() => [tf.add(u, tf.mul(p, a)), tf.sub(r, tf.mul(ap as tf.Tensor4D, a))]);
+      tf.dispose([u, r, ap]);
+      [u, r, ap] = [u1 as tf.Tensor4D, r1 as tf.Tensor4D, undefined];
+      const rrNew = await scalar(() => tf.sum(tf.square(r)));
+      const p1 = tf.tidy(() => tf.add(r, tf.mul(p, rrNew / rr)) as tf.Tensor4D);
+      p.dispose();
+      p = p1;
       rr = rrNew;
     }
-    return op.adjoint(u);
-  });
+    return tf.tidy(() => op.adjoint(u));
+  } finally {
+    tf.dispose([u, r, p]);
+    ap?.dispose();
+  }
 }
 
 /** Repeat a batch-1 tensor n times along the batch axis. */

@@ -113,7 +113,11 @@ export async function copaint(
     prior.space === 'pixel' ? (tf.clipByValue(x0, -1, 1) as tf.Tensor4D) : x0;
 
   /** One network call: the prediction at z and the batch loss. */
-  const evaluate = (z: tf.Tensor4D, origin: tf.Tensor4D, t: number): { pred: Prediction; loss: number } => {
+  const evaluate = async (
+    z: tf.Tensor4D,
+    origin: tf.Tensor4D,
+    t: number,
+  ): Promise<{ pred: Prediction; loss: number }> => {
     const pred = denoise(prior.denoiser, z, t);
     const loss = tf.tidy(() =>
       tf.add(
@@ -121,17 +125,17 @@ export async function copaint(
         tf.mul(tf.sum(tf.square(tf.sub(z, origin))), o.regCoef),
       ),
     );
-    const value = loss.dataSync()[0] as number;
+    const value = (await loss.data())[0] as number;
     loss.dispose();
     return { pred, loss: value };
   };
 
   /** Optimise z at level t; returns the new z and (when known) the prediction there. */
-  const optimise = (
+  const optimise = async (
     z0: tf.Tensor4D,
     t: number,
     lrStart: number,
-  ): { z: tf.Tensor4D; pred: Prediction | undefined } => {
+  ): Promise<{ z: tf.Tensor4D; pred: Prediction | undefined }> => {
     const origin = z0;
     const lossAndGrad = tf.valueAndGrad((z: tf.Tensor4D) =>
       tf.tidy(() => {
@@ -149,7 +153,7 @@ export async function copaint(
       for (let g = 0; g < gradSteps; g++) {
         ctx.onCalls?.('gradient', 1);
         const { value, grad } = lossAndGrad(z);
-        const loss = value.dataSync()[0] as number;
+        const loss = (await value.data())[0] as number;
         value.dispose();
         try {
           if (!o.adaptiveLr) {
@@ -161,7 +165,7 @@ export async function copaint(
           for (let tries = 0; ; tries++) {
             const next = tf.tidy(() => tf.sub(z, tf.mul(grad, lr)) as tf.Tensor4D);
             ctx.onCalls?.('forward', 1);
-            const ev = evaluate(next, origin, t);
+            const ev = await evaluate(next, origin, t);
             if ((Number.isFinite(ev.loss) && ev.loss <= loss) || tries >= o.maxBacktracks) {
               z.dispose();
               z = next;
@@ -204,7 +208,7 @@ export async function copaint(
       const t = grid[a] as number;
       const lrHere = lr * (schedule.alpha(t) / alpha0);
       if (b < a) {
-        const res = optimise(state.get('z'), t, lrHere);
+        const res = await optimise(state.get('z'), t, lrHere);
         state.set('z', res.z);
         let pred = res.pred;
         if (!pred) {
@@ -229,7 +233,7 @@ export async function copaint(
         lastWasReverse = true;
       } else {
         if (lastWasReverse && o.optimiseBeforeTimeTravel) {
-          const res = optimise(state.get('z'), t, lrHere);
+          const res = await optimise(state.get('z'), t, lrHere);
           state.set('z', res.z);
           if (res.pred) {
             res.pred.eps.dispose();

@@ -103,13 +103,15 @@ export async function redDiff(
   const dataGrad = (mu: tf.Tensor4D): tf.Tensor4D => dataGradRaw(mu) as tf.Tensor4D;
   try {
     return await withState(async (state) => {
-      state.set(
-        'mu',
-        tf.tidy(() => {
-          const x = pseudoInverse(op);
-          return repeatBatch(prior.space === 'pixel' ? x : prior.encode(x), n);
-        }),
-      );
+      const x = await pseudoInverse(op);
+      try {
+        state.set(
+          'mu',
+          tf.tidy(() => repeatBatch(prior.space === 'pixel' ? x : prior.encode(x), n)),
+        );
+      } finally {
+        x.dispose();
+      }
       for (let k = 0; k < steps; k++) {
         ctx.signal?.throwIfAborted();
         const t = (mode === 'random' ? grid[ctx.rng.int(0, steps)] : grid[steps - 1 - k]) as number;

@@ -69,7 +69,7 @@ export async function repaint(
   const grid = timeGrid(schedule, tT);
   const seq = jumpSchedule(tT, jl, jn);
   const shape: [number, number, number, number] = [n, ...prior.latentShape];
-  const repl = Replacement.create(prior, op, method, opts.latentMask);
+  const repl = await Replacement.create(prior, op, method, opts.latentMask);
   try {
     return await withState(async (state) => {
       const top = grid[tT - 1] as number;

@@ -35,16 +35,16 @@ export class Replacement {
     private readonly schedule: NoiseSchedule,
   ) {}
 
-  static create(
+  static async create(
     prior: DiffusionPrior,
     op: MeasurementOperator,
     method: string,
     rule: LatentMaskRule = 'all',
-  ): Replacement {
+  ): Promise<Replacement> {
     const pixelMask = requireMask(op, method);
     const mask = maskInPriorSpace(prior, pixelMask, method, rule);
     const total = tf.sum(mask);
-    const observed = total.dataSync()[0] as number;
+    const observed = (await total.data())[0] as number;
     total.dispose();
     if (!(observed > 0)) {
       mask.dispose();

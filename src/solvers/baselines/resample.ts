@@ -109,14 +109,14 @@ export function resampleCallCounts(opts: ResampleOptions = {}): CallCounts {
 }
 
 /** Adam on mean_j (y - A(map(v)))_j^2 per sample (summed over the batch); returns the new tensor. */
-function minimiseResidual(
+async function minimiseResidual(
   op: MeasurementOperator,
   start: tf.Tensor4D,
   map: (v: tf.Tensor4D) => tf.Tensor4D,
   iterations: number,
   lr: number,
   signal: AbortSignal | undefined,
-): tf.Tensor4D {
+): Promise<tf.Tensor4D> {
   const m = op.outputShape.reduce((a, b) => a * b, 1);
   const n = start.shape[0];
   const lossAndGrad = tf.valueAndGrad((v: tf.Tensor4D) =>
@@ -128,7 +128,7 @@ function minimiseResidual(
     for (let k = 0; k < iterations; k++) {
       signal?.throwIfAborted();
       const { value, grad } = lossAndGrad(v);
-      const loss = value.dataSync()[0] as number;
+      const loss = (await value.data())[0] as number;
       value.dispose();
       if (loss / n < 1e-6) {
         grad.dispose();
@@ -257,12 +257,15 @@ export async function resample(
         if (stage === 'pixel') {
           // In state slots so that an abort inside the optimisation leaks nothing.
           state.set('x', prior.decode(z0));
-          state.set('x', minimiseResidual(op, state.get('x'), identity, o.optSteps, o.pixelLr, ctx.signal));
+          state.set(
+            'x',
+            await minimiseResidual(op, state.get('x'), identity, o.optSteps, o.pixelLr, ctx.signal),
+          );
           state.set('z0', prior.encode(state.get('x')));
         } else {
           state.set(
             'z0',
-            minimiseResidual(op, z0, (v) => prior.decode(v), o.optSteps, o.latentLr, ctx.signal),
+            await minimiseResidual(op, z0, (v) => prior.decode(v), o.optSteps, o.latentLr, ctx.signal),
           );
         }
         // c. stochastic resampling of z_s towards the consistent z0*.
@@ -276,7 +279,7 @@ export async function resample(
     }
     state.set(
       'z',
-      minimiseResidual(op, state.get('z'), (v) => prior.decode(v), o.optSteps, o.latentLr, ctx.signal),
+      await minimiseResidual(op, state.get('z'), (v) => prior.decode(v), o.optSteps, o.latentLr, ctx.signal),
     );
     return decodeClip(prior, state.get<tf.Tensor4D>('z'));
   });

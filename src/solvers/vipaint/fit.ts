@@ -102,8 +102,8 @@ export async function fitVipaintPosterior(
 ): Promise<VipaintFit> {
   const schedule = prior.denoiser.schedule;
   const config = resolveVipaintConfig(schedule, options.config);
-  checkProblem(prior, op);
-  checkY0(prior, options.y0);
+  await checkProblem(prior, op);
+  await checkY0(prior, options.y0);
   const k = config.keypoints.length;
   const iterations = positiveInt(options.iterations ?? defaultIterations(k), 'iterations');
   const batch = positiveInt(options.batch ?? 4, 'the Monte-Carlo batch');
@@ -165,12 +165,8 @@ export async function fitVipaintPosterior(
           parts = [o.total, o.likelihood, o.kl, o.prior].map((p) => tf.keep(tf.mean(p))) as tf.Tensor1D[];
           return tf.mean(o.total) as tf.Scalar;
         }, [vars.mu, vars.gammaLogit, vars.logTau2]);
-        const [total, lik, kl, pri] = parts.map((p) => p.dataSync()[0] as number) as [
-          number,
-          number,
-          number,
-          number,
-        ];
+        const values = await Promise.all(parts.map(async (p) => (await p.data())[0] as number));
+        const [total, lik, kl, pri] = values as [number, number, number, number];
         for (const [name, v] of [
           ['likelihood', lik],
           ['KL', kl],
@@ -186,15 +182,13 @@ export async function fitVipaintPosterior(
           if (!g) throw new Error(`vipaint fit: iteration ${it}: no gradient for ${v.name}`);
           return g;
         });
-        ['mu', 'logit gamma', 'log tau^2'].forEach((name, i) => {
-          try {
-            checkFinite(grads[i] as tf.Tensor, `the gradient of ${name}`);
-          } catch {
+        for (const [i, name] of ['mu', 'logit gamma', 'log tau^2'].entries()) {
+          await checkFinite(grads[i] as tf.Tensor, `the gradient of ${name}`).catch(() => {
             throw new Error(
               `vipaint fit: iteration ${it}: the gradient of ${name} contains NaN or Inf; stopping`,
             );
-          }
-        });
+          });
+        }
         adam.step(grads);
         curve.total.push(total);
         curve.likelihood.push(lik);

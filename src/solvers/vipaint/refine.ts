@@ -66,14 +66,14 @@ export async function refineWithLikelihood(
   zTs: tf.Tensor4D,
   options: RefineOptions,
 ): Promise<tf.Tensor4D> {
-  checkProblem(prior, op);
+  await checkProblem(prior, op);
   const schedule = prior.denoiser.schedule;
   if (zTs.shape.slice(1).join('x') !== prior.latentShape.join('x')) {
     throw new Error(
       `vipaint refine: z_{T_s} is [${zTs.shape}] but the prior's diffusion space is ${prior.latentShape.join('x')}`,
     );
   }
-  checkFinite(zTs, 'z_{T_s}');
+  await checkFinite(zTs, 'z_{T_s}');
   const rule = options.stepRule ?? (schedule.kind === 'vp' ? 'ddim' : 'ancestral');
   const eta = options.eta ?? 0.2;
   const zeta = options.zeta ?? (schedule.kind === 'vp' ? 2 : 5);
@@ -96,7 +96,7 @@ export async function refineWithLikelihood(
         x0 = tf.keep(pred);
         return tf.sum(loss(prior.decode(pred))) as tf.Scalar;
       })(z);
-      const lossValue = (value.dataSync()[0] as number) / z.shape[0];
+      const lossValue = ((await value.data())[0] as number) / z.shape[0];
       value.dispose();
       try {
         if (!Number.isFinite(lossValue))

@@ -24,20 +24,20 @@ export interface SampleVipaintOptions {
 }
 
 /** N samples of z_{T_s} [n, ...latentShape] from the fitted posterior (caller owns the result). */
-export function sampleVipaintPosterior(
+export async function sampleVipaintPosterior(
   prior: DiffusionPrior,
   fitted: { config: VipaintConfig; params: VipaintParams },
   n: number,
   rng: Rng,
   options: SampleVipaintOptions = {},
-): tf.Tensor4D {
+): Promise<tf.Tensor4D> {
   if (!Number.isInteger(n) || n < 1)
     throw new Error(`vipaint: the sample count must be an integer >= 1, got ${n}`);
   const { config, params } = fitted;
   checkParams(params, config, prior.latentShape);
-  checkFinite(params.mu, 'the fitted mu');
-  checkFinite(params.logTau2, 'the fitted log tau^2');
-  checkFinite(params.gammaLogit, 'the fitted logit gamma');
+  await checkFinite(params.mu, 'the fitted mu');
+  await checkFinite(params.logTau2, 'the fitted log tau^2');
+  await checkFinite(params.gammaLogit, 'the fitted logit gamma');
   const denoiser = countCalls(prior.denoiser, () => options.onCalls?.('forward', 1));
   const noise = drawHierarchyNoise(rng, config, [n, ...prior.latentShape]);
   try {
