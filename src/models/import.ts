@@ -50,8 +50,16 @@ export interface PreparedImport {
   dropped: string[];
 }
 
-/** Read, choose EMA or raw weights and keep the declared tensors, without writing anything. */
-export async function prepareImport(input: string, manifest: ModelManifest, options: ImportOptions = {}): Promise<PreparedImport> {
+/** A checkpoint read and its EMA/raw copy chosen, before any manifest is applied. */
+export interface SelectedCheckpoint {
+  input: string;
+  format: CheckpointFormat;
+  selection: Selection;
+  sha256: string;
+}
+
+/** Read a checkpoint and choose EMA or raw weights (presets look at the result to make their manifest). */
+export async function readSelected(input: string, options: Pick<ImportOptions, 'prefer' | 'opaque' | 'root'> = {}): Promise<SelectedCheckpoint> {
   const bytes = await readWholeFile(input);
   const loaded = await readCheckpoint(bytes, {
     source: input,
@@ -59,6 +67,12 @@ export async function prepareImport(input: string, manifest: ModelManifest, opti
     ...(options.root !== undefined ? { root: options.root } : {}),
   });
   const selection = selectWeights(loaded.tensors, { prefer: options.prefer ?? 'ema' });
+  return { input, format: loaded.format, selection, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Keep the tensors under the manifest's prefixes (see ImportOptions.onlyDeclared), with provenance metadata. */
+export function keepDeclared(read: SelectedCheckpoint, manifest: ModelManifest, options: Pick<ImportOptions, 'onlyDeclared' | 'float32'> = {}): PreparedImport {
+  const { selection } = read;
   const prefixes = [
     manifest.weightsPrefix ?? '',
     manifest.autoencoder?.weights ? null : manifest.autoencoder?.weightsPrefix,
@@ -76,12 +90,17 @@ export async function prepareImport(input: string, manifest: ModelManifest, opti
     tensors.set(k, options.float32 && isFloat ? { ...t, dtype: 'float32' } : t);
   }
   const metadata: Record<string, string> = {
-    source_file: path.basename(input),
-    source_sha256: createHash('sha256').update(bytes).digest('hex'),
-    source_format: loaded.format,
+    source_file: path.basename(read.input),
+    source_sha256: read.sha256,
+    source_format: read.format,
     weights_selected: selection.note,
   };
-  return { tensors, metadata, selection, format: loaded.format, dropped };
+  return { tensors, metadata, selection, format: read.format, dropped };
+}
+
+/** Read, choose EMA or raw weights and keep the declared tensors, without writing anything. */
+export async function prepareImport(input: string, manifest: ModelManifest, options: ImportOptions = {}): Promise<PreparedImport> {
+  return keepDeclared(await readSelected(input, options), manifest, options);
 }
 
 export async function importCheckpoint(
