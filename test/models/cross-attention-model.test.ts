@@ -1,0 +1,121 @@
+/**
+ * Cross-attention model folders through `loadModel`: a class-embedder model (cin256-v2 layout:
+ * cond_stage_model.embedding.weight feeding the SpatialTransformers, the last row the null class)
+ * and a context model (Stable Diffusion layout: the context bound when the prior is made) reproduce
+ * the PyTorch fixtures of scripts/fixtures/cross_attention.py through the Denoiser interface.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { loadUNetFixture, type UNetFixture } from '../networks/unet-fixture.js';
+import type { TensorMap } from '../../src/checkpoint/types.js';
+import { writeModelFolder } from '../../src/models/folder.js';
+import type { ModelManifest } from '../../src/models/manifest.js';
+import { loadModel } from '../../src/models/build.js';
+import { tempDir } from '../engine/helpers.js';
+import { relErr, useBackend } from '../helpers/backends.js';
+
+const TOL = 1e-5;
+
+function io(f: UNetFixture, k: string): tf.Tensor {
+  const t = f.io.get(k);
+  if (!t) throw new Error(`fixture lacks ${k}`);
+  return tf.tensor(Float32Array.from(t.data), t.shape);
+}
+
+function base(f: UNetFixture, name: string): ModelManifest {
+  return {
+    name,
+    kind: 'pixel-diffusion',
+    architecture: { type: 'openai-unet', config: f.config },
+    weightsPrefix: 'model.diffusion_model.',
+    schedule: { family: 'vp-discrete', betaSchedule: 'scaled_linear', numSteps: 1000 },
+    prediction: 'eps',
+    dataShape: [8, 8, 3],
+  };
+}
+
+function prefixed(w: TensorMap, prefix: string): TensorMap {
+  return new Map([...w].map(([k, v]) => [`${prefix}${k}`, v]));
+}
+
+test('a class-embedder model (cin256-v2 layout) matches PyTorch, the last embedding row being the null class', async () => {
+  await useBackend('wasm');
+  const f = await loadUNetFixture('unet-openai-st-cin');
+  const emb = f.io.get('embedding');
+  assert.ok(emb);
+  const dir = path.join(await tempDir(), 'cin-tiny');
+  const tensors = prefixed(f.weights, 'model.diffusion_model.');
+  tensors.set('cond_stage_model.embedding.weight', emb);
+  await writeModelFolder(
+    dir,
+    {
+      ...base(f, 'cin-tiny'),
+      conditioning: {
+        type: 'class-embedder',
+        config: { n_classes: 5, embed_dim: 16, key: 'class_label' },
+        weightsPrefix: 'cond_stage_model.',
+        unconditionalClass: 4,
+      },
+      classes: { count: 4 },
+    },
+    tensors,
+  );
+  const model = await loadModel(dir);
+  // The fixture's labels are [2, 4]: class 2 and the null class.
+  assert.deepEqual(Array.from(f.io.get('y')?.data ?? []), [2, 4]);
+  const x = io(f, 'x') as tf.Tensor4D;
+  const t = io(f, 't') as tf.Tensor1D;
+  const want = await io(f, 'out').data();
+  const labels = tf.tensor1d([2, 4], 'int32');
+  const eps = model.denoiser?.predictEps(x, t, labels) as tf.Tensor;
+  const err = relErr(await eps.data(), want);
+  assert.ok(err < TOL, `labelled rel err ${err}`);
+  // Guidance at scale 1 with label 2 is the conditional model; without labels the null class is used.
+  const guided = model.prior({ labels: 2, guidance: 1 }).denoiser;
+  const x0 = x.slice([0, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
+  const g = guided.predictEps(x0, 37);
+  const n = x.size / 2;
+  assert.ok(relErr(await g.data(), want.slice(0, n)) < TOL);
+  const x1 = x.slice([1, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
+  const u = model.denoiser?.predictEps(x1, 811) as tf.Tensor;
+  assert.ok(relErr(await u.data(), want.slice(n)) < TOL);
+  assert.throws(() => model.denoiser?.predictEps(x0, 37, tf.tensor1d([5], 'int32')), /class label 5 outside/);
+  // After the first calls (which cache kernel-ready weights) a call leaves nothing behind.
+  const before = tf.memory().numTensors;
+  tf.dispose(model.denoiser?.predictEps(x, t, labels));
+  assert.equal(tf.memory().numTensors, before, 'a call leaves nothing behind');
+  tf.dispose([x, t, labels, eps, x0, g, x1, u]);
+  model.dispose();
+});
+
+test('a context model (Stable Diffusion layout) matches PyTorch with the context bound to the prior', async () => {
+  await useBackend('wasm');
+  const f = await loadUNetFixture('unet-openai-st-linear');
+  const dir = path.join(await tempDir(), 'ctx-tiny');
+  await writeModelFolder(
+    dir,
+    { ...base(f, 'ctx-tiny'), conditioning: { type: 'context', config: { context_dim: 12, tokens: 4 } } },
+    prefixed(f.weights, 'model.diffusion_model.'),
+  );
+  const model = await loadModel(dir);
+  const x = io(f, 'x') as tf.Tensor4D;
+  const context = io(f, 'context');
+  const want = await io(f, 'out').data();
+  const n = x.size / 2;
+  for (const i of [0, 1]) {
+    const ci = context.slice([i, 0, 0], [1, -1, -1]);
+    const prior = model.prior({ context: ci, guidance: 1 });
+    const xi = x.slice([i, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
+    const eps = prior.denoiser.predictEps(xi, i === 0 ? 37 : 811);
+    const err = relErr(await eps.data(), want.slice(i * n, (i + 1) * n));
+    assert.ok(err < TOL, `sample ${i} rel err ${err}`);
+    tf.dispose([ci, xi, eps]);
+  }
+  assert.throws(() => model.prior({}), /needs a context \[tokens, 12\]/);
+  const wrong = tf.zeros([4, 7]);
+  assert.throws(() => model.prior({ context: wrong }), /must be \[tokens, 12\]/);
+  tf.dispose([x, context, wrong]);
+  model.dispose();
+});
