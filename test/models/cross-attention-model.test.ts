@@ -12,7 +12,12 @@ import { loadUNetFixture, type UNetFixture } from '../networks/unet-fixture.js';
 import type { TensorMap } from '../../src/checkpoint/types.js';
 import { writeModelFolder } from '../../src/models/folder.js';
 import type { ModelManifest } from '../../src/models/manifest.js';
-import { loadModel } from '../../src/models/build.js';
+import { loadModel, type LoadedModel } from '../../src/models/build.js';
+import { writeFile } from 'node:fs/promises';
+import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
+import contextNode from '../../src/nodes/context.js';
+import modelNode from '../../src/nodes/model.js';
+import { makeTestContext } from '../helpers/context.js';
 import { tempDir } from '../engine/helpers.js';
 import { relErr, useBackend } from '../helpers/backends.js';
 
@@ -118,4 +123,52 @@ test('a context model (Stable Diffusion layout) matches PyTorch with the context
   assert.throws(() => model.prior({ context: wrong }), /must be \[tokens, 12\]/);
   tf.dispose([x, context, wrong]);
   model.dispose();
+});
+
+/** A .npy file (format 1.0, little-endian float32, C order), written here independently of the reader. */
+function npyBytes(values: Float32Array, shape: number[]): Uint8Array {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+  const out = new Uint8Array(10 + header.length + values.byteLength);
+  out.set([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 255, header.length >> 8]);
+  out.set(Buffer.from(header, 'latin1'), 10);
+  out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), 10 + header.length);
+  return out;
+}
+
+test('the context node (.npy or .safetensors) wired into the model node conditions its priors', async () => {
+  await useBackend('wasm');
+  const f = await loadUNetFixture('unet-openai-st-linear');
+  const dir = await tempDir();
+  const modelDir = path.join(dir, 'ctx-tiny');
+  await writeModelFolder(
+    modelDir,
+    { ...base(f, 'ctx-tiny'), conditioning: { type: 'context', config: { context_dim: 12, tokens: 4 } } },
+    prefixed(f.weights, 'model.diffusion_model.'),
+  );
+  const all = f.io.get('context');
+  assert.ok(all);
+  const first = Float32Array.from(all.data).slice(0, 4 * 12);
+  await writeFile(path.join(dir, 'c.npy'), npyBytes(first, [4, 12]));
+  await writeFile(
+    path.join(dir, 'c.safetensors'),
+    writeSafetensors(new Map([['ctx', { dtype: 'float32', shape: [1, 4, 12], data: first }]])),
+  );
+  const x = io(f, 'x').slice([0, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
+  const want = (await io(f, 'out').data()).slice(0, x.size);
+  for (const file of ['c.npy', 'c.safetensors']) {
+    const c = await contextNode.run({}, { path: file }, makeTestContext({ baseDir: dir }));
+    const m = (await modelNode.run({ context: c.context }, { path: 'ctx-tiny' }, makeTestContext({ baseDir: dir })))
+      .model as LoadedModel;
+    const eps = m.prior({ guidance: 1 }).denoiser.predictEps(x, 37);
+    const err = relErr(await eps.data(), want);
+    assert.ok(err < TOL, `${file}: rel err ${err}`);
+    tf.dispose([eps, c.context as tf.Tensor]);
+    m.dispose();
+  }
+  await assert.rejects(
+    (async () => contextNode.run({}, { path: 'missing.npy' }, makeTestContext({ baseDir: dir })))(),
+    /missing\.npy: cannot read the context \(ENOENT\)/,
+  );
+  x.dispose();
 });
