@@ -4,6 +4,8 @@
  * write model.yaml + weights.safetensors with provenance in the safetensors metadata.
  */
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { readDiffusersFolder } from './diffusers.js';
 import path from 'node:path';
 import { readWholeFile } from '../checkpoint/file.js';
 import { readCheckpoint } from '../checkpoint/read.js';
@@ -36,7 +38,7 @@ export interface ImportOptions {
 export interface ImportResult {
   folder: ModelFolder;
   selection: Selection;
-  format: CheckpointFormat;
+  format: CheckpointFormat | 'diffusers';
   /** Tensors of the checkpoint (after EMA selection) not written to the folder. */
   dropped: string[];
 }
@@ -46,20 +48,26 @@ export interface PreparedImport {
   tensors: TensorMap;
   metadata: Record<string, string>;
   selection: Selection;
-  format: CheckpointFormat;
+  format: CheckpointFormat | 'diffusers';
   dropped: string[];
 }
 
 /** A checkpoint read and its EMA/raw copy chosen, before any manifest is applied. */
 export interface SelectedCheckpoint {
   input: string;
-  format: CheckpointFormat;
+  format: CheckpointFormat | 'diffusers';
   selection: Selection;
   sha256: string;
 }
 
 /** Read a checkpoint and choose EMA or raw weights (presets look at the result to make their manifest). */
 export async function readSelected(input: string, options: Pick<ImportOptions, 'prefer' | 'opaque' | 'root'> = {}): Promise<SelectedCheckpoint> {
+  if ((await stat(input).catch(() => undefined))?.isDirectory()) {
+    // A diffusers model or pipeline folder, renamed to the CompVis layout (diffusers.ts).
+    const d = await readDiffusersFolder(input);
+    const note = `diffusers ${d.parts.join(' + ')} (no EMA copies in diffusers folders)`;
+    return { input, format: 'diffusers', selection: { tensors: d.tensors, used: 'model', layout: 'none', emaTensors: 0, note }, sha256: d.sha256 };
+  }
   const bytes = await readWholeFile(input);
   const loaded = await readCheckpoint(bytes, {
     source: input,
