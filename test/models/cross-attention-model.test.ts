@@ -37,7 +37,7 @@ function base(f: UNetFixture, name: string): ModelManifest {
     weightsPrefix: 'model.diffusion_model.',
     schedule: { family: 'vp-discrete', betaSchedule: 'scaled_linear', numSteps: 1000 },
     prediction: 'eps',
-    dataShape: [8, 8, 3],
+    dataShape: [8, 8, 4],
   };
 }
 

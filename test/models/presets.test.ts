@@ -89,7 +89,7 @@ test('--compvis-config: a CompVis config and checkpoint become a folder that mat
         linear_end: 0.0195,
         timesteps: 1000,
         image_size: 8,
-        channels: 3,
+        channels: 4,
         conditioning_key: 'crossattn',
         unet_config: { target: 'ldm.modules.diffusionmodules.openaimodel.UNetModel', params: f.config },
         first_stage_config: {
