@@ -16,7 +16,12 @@ import { initBackend } from '../src/runtime/backend.js';
 import type { TensorMap } from '../src/checkpoint/types.js';
 import { writeModelFolder } from '../src/models/folder.js';
 import { REPO, tempDir } from './engine/helpers.js';
-import { loadTinyLdmFixtures, tinyLdmManifest, writeTinyEdm } from './models/tiny-models.js';
+import {
+  loadTinyLdmFixtures,
+  TINY_CIN_CONDITIONING,
+  tinyLdmManifest,
+  writeTinyEdm,
+} from './models/tiny-models.js';
 import { loadUNetFixture } from './networks/unet-fixture.js';
 
 await initBackend('wasm');
@@ -37,13 +42,7 @@ async function writeTinyCin(dir: string): Promise<string> {
     {
       ...tinyLdmManifest(fx, 'tiny-cin'),
       architecture: { type: 'openai-unet', config: unet.config },
-      conditioning: {
-        type: 'class-embedder',
-        config: { n_classes: 5, embed_dim: 16, key: 'class_label' },
-        weightsPrefix: 'cond_stage_model.',
-        unconditionalClass: 4,
-      },
-      classes: { count: 4 },
+      ...TINY_CIN_CONDITIONING,
     },
     tensors,
   );

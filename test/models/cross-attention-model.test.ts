@@ -19,6 +19,7 @@ import contextNode from '../../src/nodes/context.js';
 import modelNode from '../../src/nodes/model.js';
 import { makeTestContext } from '../helpers/context.js';
 import { tempDir } from '../engine/helpers.js';
+import { TINY_CIN_CONDITIONING } from './tiny-models.js';
 import { relErr, useBackend } from '../helpers/backends.js';
 
 const TOL = 1e-5;
@@ -57,13 +58,7 @@ test('a class-embedder model (cin256-v2 layout) matches PyTorch, the last embedd
     dir,
     {
       ...base(f, 'cin-tiny'),
-      conditioning: {
-        type: 'class-embedder',
-        config: { n_classes: 5, embed_dim: 16, key: 'class_label' },
-        weightsPrefix: 'cond_stage_model.',
-        unconditionalClass: 4,
-      },
-      classes: { count: 4 },
+      ...TINY_CIN_CONDITIONING,
     },
     tensors,
   );
