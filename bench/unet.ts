@@ -38,7 +38,7 @@ import { Rng } from '../src/util/random.js';
 
 // Another listed configuration and latent size by environment (inherited by the children), e.g.
 // BENCH_UNET_CONFIG=openai:cin256-v2 BENCH_UNET_SIZE=64 (cross-attention UNets get a random
-// one-token context; bench/torch_unet.py does not pass one, so use --no-torch there).
+// one-token context, in bench/torch_unet.py too).
 const CONFIG_NAME = process.env.BENCH_UNET_CONFIG ?? 'openai:lsun_churches-ldm-kl-8';
 const SIZE = Number(process.env.BENCH_UNET_SIZE ?? 16); // latent side; must divide by 2^(levels-1)
 const RESULT_TAG = '@@result ';
