@@ -17,6 +17,7 @@ import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import type { TensorMap } from '../../src/checkpoint/types.js';
 import { convertWithCompVisConfig, convertWithPreset, findPreset, listPresets } from '../../src/models/presets.js';
 import { loadModel } from '../../src/models/build.js';
+import { presetListing, runConvert } from '../../src/cli/convert-command.js';
 import { loadUNetFixture } from '../networks/unet-fixture.js';
 import { loadAutoencoderFixture } from '../networks/autoencoder-fixture.js';
 import { tempDir } from '../engine/helpers.js';
@@ -125,4 +126,14 @@ test('--compvis-config: a CompVis config and checkpoint become a folder that mat
   assert.ok(relErr(await eps.data(), want) < 1e-5);
   tf.dispose([x, eps]);
   model.dispose();
+});
+
+test('flow convert: --list-presets names every preset with its file; exactly one description source is required', async () => {
+  const listing = presetListing();
+  for (const p of listPresets()) assert.ok(listing.includes(`${p.name}\n`), p.name);
+  assert.match(listing, /needs: edm-imagenet-64x64-cond-adm\.pkl \(https:\/\/nvlabs-fi-cdn\.nvidia\.com/);
+  const base = { prefer: 'ema' as const, out: 'x' };
+  await assert.rejects(runConvert('a.ckpt', base), /exactly one of --manifest, --preset, --compvis-config/);
+  await assert.rejects(runConvert('a.ckpt', { ...base, preset: 'cin256-v2', manifest: 'm.yaml' }), /exactly one/);
+  await assert.rejects(runConvert(undefined, { ...base, preset: 'cin256-v2' }), /missing the checkpoint/);
 });
