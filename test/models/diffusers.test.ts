@@ -10,13 +10,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { stringify } from 'yaml';
 import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import type { RawTensor, TensorMap } from '../../src/checkpoint/types.js';
 import { readDiffusersModel } from '../../src/models/diffusers.js';
 import { convertCheckpoint } from '../../src/models/convert.js';
+import { convertWithPreset } from '../../src/models/presets.js';
 import { loadModel } from '../../src/models/build.js';
 import type { ModelManifest } from '../../src/models/manifest.js';
 import { loadUNetFixture } from '../networks/unet-fixture.js';
@@ -133,4 +134,17 @@ test('flow convert of a diffusers pipeline folder (unet/ + sharded vae/) matches
   assert.ok(encErr < 1e-4, `encoder rel err ${encErr}`);
   tf.dispose([context, x, eps, dec, mean]);
   model.dispose();
+});
+
+test('a preset takes a diffusers pipeline folder and checks it like a checkpoint', async () => {
+  const dir = await tempDir();
+  const root = path.join(dir, 'pipeline');
+  await writeUnet(path.join(root, 'unet'));
+  await writeShardedVae(path.join(root, 'vae'));
+  // The tiny networks are not Stable Diffusion's: refused with the shapes named, nothing written.
+  await assert.rejects(
+    convertWithPreset('sd-v1', [root], path.join(dir, 'sd')),
+    (e: Error) => /pipeline: does not fit preset sd-v1/.test(e.message) && /mis-shaped keys: .*input_blocks\.0\.0\.weight/.test(e.message),
+  );
+  await assert.rejects(stat(path.join(dir, 'sd')), /ENOENT/);
 });
