@@ -12,8 +12,8 @@ const VQ_F4_FIRST_STAGE = `
         n_embed: 8192
         ddconfig: { double_z: false, z_channels: 3, resolution: 256, in_channels: 3, out_ch: 3, ch: 128, ch_mult: [1, 2, 4], num_res_blocks: 2, attn_resolutions: [], dropout: 0.0 }`;
 
-/** configs/latent-diffusion/{celebahq,ffhq,lsun_bedrooms}-ldm-vq-4.yaml (identical model sections). */
-const LDM_VQ4_FACES_BEDROOMS = `
+/** The schedule and latent size shared by the VQ-f4 LDMs (cin256-v2, CelebA-HQ, FFHQ, LSUN bedrooms). */
+const VQ_F4_LDM_HEAD = `
 model:
   target: ldm.models.diffusion.ddpm.LatentDiffusion
   params:
@@ -21,7 +21,10 @@ model:
     linear_end: 0.0195
     timesteps: 1000
     image_size: 64
-    channels: 3
+    channels: 3`;
+
+/** configs/latent-diffusion/{celebahq,ffhq,lsun_bedrooms}-ldm-vq-4.yaml (identical model sections). */
+const LDM_VQ4_FACES_BEDROOMS = `${VQ_F4_LDM_HEAD}
     unet_config:
       target: ldm.modules.diffusionmodules.openaimodel.UNetModel
       params: { image_size: 64, in_channels: 3, out_channels: 3, model_channels: 224, attention_resolutions: [8, 4, 2], num_res_blocks: 2, channel_mult: [1, 2, 3, 4], num_head_channels: 32 }
@@ -31,15 +34,7 @@ ${VQ_F4_FIRST_STAGE}
 
 export const COMPVIS_CONFIGS = {
   /** configs/latent-diffusion/cin256-v2.yaml: the class-conditional ImageNet LDM (cross-attention on a ClassEmbedder). */
-  'cin256-v2': `
-model:
-  target: ldm.models.diffusion.ddpm.LatentDiffusion
-  params:
-    linear_start: 0.0015
-    linear_end: 0.0195
-    timesteps: 1000
-    image_size: 64
-    channels: 3
+  'cin256-v2': `${VQ_F4_LDM_HEAD}
     conditioning_key: crossattn
     unet_config:
       target: ldm.modules.diffusionmodules.openaimodel.UNetModel
