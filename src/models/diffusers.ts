@@ -21,6 +21,10 @@
  *   encoder.down_blocks.i.downsamplers.0.conv -> encoder.down.i.downsample.conv;
  *   decoder.up_blocks.i.resnets.j -> decoder.up.(n-1-i).block.j;  decoder.up_blocks.i.upsamplers.0.conv -> decoder.up.(n-1-i).upsample.conv;
  *   conv_shortcut -> nin_shortcut;  quant_conv, post_quant_conv, conv_in, conv_out unchanged.
+ * UNet2DModel -> openaimodel UNetModel without transformers: the same block map, plus
+ *   class_embedding -> label_emb; attentions.j.{group_norm, to_out.0|proj_attn} -> {norm, proj_out}
+ *   and to_q|query, to_k|key, to_v|value fused into one qkv ([3C, C, 1], rows q then k then v:
+ *   the `use_new_attention_order` layout, which the produced config sets).
  * Configurations that the CompVis networks cannot express (other block types, norm settings,
  * time-embedding variants, class embeddings) are refused by name.
  */
@@ -78,11 +82,17 @@ function multipliers(where: string, channels: number[]): number[] {
   return channels.map((c) => (Number.isInteger(c / base) ? c / base : fail(where, `block_out_channels ${channels} are not multiples of the first`)));
 }
 
-/** UNet2DConditionModel config -> openaimodel UNetModel params. */
-function unetConfig(where: string, c: Obj): Obj {
-  const blocks = (c['block_out_channels'] as number[] | undefined) ?? [320, 640, 1280, 1280];
-  const down = (c['down_block_types'] as string[] | undefined) ?? ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'];
-  const up = (c['up_block_types'] as string[] | undefined) ?? ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'];
+/** UNet2DConditionModel (cross) or UNet2DModel config -> openaimodel UNetModel params. */
+function unetConfig(where: string, c: Obj, cross: boolean): Obj {
+  const blocks = (c['block_out_channels'] as number[] | undefined) ?? (cross ? [320, 640, 1280, 1280] : [224, 448, 672, 896]);
+  const down =
+    (c['down_block_types'] as string[] | undefined) ??
+    (cross ? ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'] : ['DownBlock2D', 'AttnDownBlock2D', 'AttnDownBlock2D', 'AttnDownBlock2D']);
+  const up =
+    (c['up_block_types'] as string[] | undefined) ??
+    (cross ? ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'] : ['AttnUpBlock2D', 'AttnUpBlock2D', 'AttnUpBlock2D', 'UpBlock2D']);
+  const attnDown = cross ? 'CrossAttnDownBlock2D' : 'AttnDownBlock2D';
+  const attnUp = cross ? 'CrossAttnUpBlock2D' : 'AttnUpBlock2D';
   const expect = (k: string, want: unknown, dflt: unknown) => {
     const v = c[k] ?? dflt;
     if (JSON.stringify(v) !== JSON.stringify(want)) fail(where, `${k} = ${JSON.stringify(v)} is not supported (only ${JSON.stringify(want)}, as in CompVis UNets)`);
@@ -94,16 +104,42 @@ function unetConfig(where: string, c: Obj): Obj {
   expect('act_fn', 'silu', 'silu');
   expect('center_input_sample', false, false);
   expect('class_embed_type', null, null);
-  expect('addition_embed_type', null, null);
-  expect('mid_block_type', 'UNetMidBlock2DCrossAttn', 'UNetMidBlock2DCrossAttn');
-  expect('resnet_time_scale_shift', 'default', 'default');
+  if (cross) {
+    expect('addition_embed_type', null, null);
+    expect('mid_block_type', 'UNetMidBlock2DCrossAttn', 'UNetMidBlock2DCrossAttn');
+    expect('resnet_time_scale_shift', 'default', 'default');
+  } else {
+    expect('time_embedding_type', 'positional', 'positional');
+    expect('downsample_type', 'conv', 'conv');
+    expect('upsample_type', 'conv', 'conv');
+    expect('add_attention', true, true);
+  }
   const attnAt: number[] = [];
   down.forEach((t, i) => {
-    if (t === 'CrossAttnDownBlock2D') attnAt.push(2 ** i);
+    if (t === attnDown) attnAt.push(2 ** i);
     else if (t !== 'DownBlock2D') fail(where, `down block type ${t} is not supported`);
     const mirrored = up[down.length - 1 - i];
-    if (mirrored !== (t === 'CrossAttnDownBlock2D' ? 'CrossAttnUpBlock2D' : 'UpBlock2D')) fail(where, `up_block_types do not mirror down_block_types`);
+    if (mirrored !== (t === attnDown ? attnUp : 'UpBlock2D')) fail(where, `up_block_types do not mirror down_block_types`);
   });
+  if (!cross) {
+    // UNet2DModel: attention_head_dim is the head width; the time-embedding norm picks the ResBlock.
+    const shift = c['resnet_time_scale_shift'] ?? 'default';
+    if (shift !== 'default' && shift !== 'scale_shift') fail(where, `resnet_time_scale_shift '${String(shift)}' is not supported`);
+    const nClasses = c['num_class_embeds'];
+    return {
+      image_size: num(c, 'sample_size', 64),
+      in_channels: num(c, 'in_channels', 3),
+      out_channels: num(c, 'out_channels', 3),
+      model_channels: blocks[0],
+      attention_resolutions: attnAt,
+      num_res_blocks: num(c, 'layers_per_block', 2),
+      channel_mult: multipliers(where, blocks),
+      num_head_channels: num(c, 'attention_head_dim', 8),
+      use_scale_shift_norm: shift === 'scale_shift',
+      use_new_attention_order: true,
+      ...(typeof nClasses === 'number' ? { num_classes: nClasses } : {}),
+    };
+  }
   const heads = c['num_attention_heads'] ?? c['attention_head_dim'] ?? 8; // diffusers: attention_head_dim is a head count here
   const depth = c['transformer_layers_per_block'] ?? 1;
   if (typeof depth !== 'number') fail(where, 'per-level transformer_layers_per_block is not supported');
@@ -214,7 +250,40 @@ function vaeArchitecture(where: string, c: Obj): ArchitectureSpec {
   };
 }
 
-/** Read a diffusers model folder (UNet2DConditionModel or AutoencoderKL) under CompVis names. */
+/**
+ * UNet2DModel attention (already under CompVis block names, inner names still diffusers') ->
+ * CompVis AttentionBlock: norm, one fused qkv [3C, C, 1] (q, k, v rows in turn), proj_out [C, C, 1].
+ */
+function fuseAttention(dir: string, tensors: TensorMap): TensorMap {
+  const out: TensorMap = new Map();
+  const parts = new Map<string, Partial<Record<'q' | 'k' | 'v', RawTensor>>>();
+  const inner: Record<string, 'q' | 'k' | 'v'> = { to_q: 'q', query: 'q', to_k: 'k', key: 'k', to_v: 'v', value: 'v' };
+  for (const [k, t] of tensors) {
+    const m = /^(.*\.1|middle_block\.1)\.(group_norm|to_q|query|to_k|key|to_v|value|to_out\.0|proj_attn)\.(weight|bias)$/.exec(k);
+    if (!m) {
+      out.set(k, t);
+      continue;
+    }
+    const [, block, name, kind] = m as unknown as [string, string, string, string];
+    if (name === 'group_norm') out.set(`${block}.norm.${kind}`, t);
+    else if (name === 'to_out.0' || name === 'proj_attn')
+      out.set(`${block}.proj_out.${kind}`, kind === 'weight' ? { ...t, shape: [...t.shape.slice(0, 2), 1] } : t);
+    else {
+      const key = `${block}.qkv.${kind}`;
+      parts.set(key, { ...parts.get(key), [inner[name] as 'q' | 'k' | 'v']: t });
+    }
+  }
+  for (const [key, { q, k, v }] of parts) {
+    if (!q || !k || !v) fail(dir, `attention ${key} lacks one of its q, k, v projections`);
+    const data = new Float32Array(q.data.length * 3);
+    [q, k, v].forEach((p, i) => data.set(p.data, i * q.data.length));
+    const rows = 3 * (q.shape[0] as number);
+    out.set(key, { dtype: q.dtype, shape: key.endsWith('weight') ? [rows, q.shape[1] as number, 1] : [rows], data });
+  }
+  return out;
+}
+
+/** Read a diffusers model folder (UNet2DConditionModel, UNet2DModel or AutoencoderKL) under CompVis names. */
 export async function readDiffusersModel(dir: string): Promise<DiffusersModel> {
   const configFile = path.join(dir, 'config.json');
   const config = JSON.parse(await readFile(configFile, 'utf8').catch(() => fail(dir, 'no config.json (not a diffusers model folder)'))) as Obj;
@@ -233,10 +302,21 @@ export async function readDiffusersModel(dir: string): Promise<DiffusersModel> {
   };
   let architecture: ArchitectureSpec;
   if (className === 'UNet2DConditionModel') {
-    const params = unetConfig(configFile, config);
+    const params = unetConfig(configFile, config, true);
     const up = (config['up_block_types'] as string[] | undefined) ?? [];
     const L = params['num_res_blocks'] as number;
     for (const [k, t] of raw) put(unetKeyToCompVis(k, L, (i) => up[i] === 'CrossAttnUpBlock2D'), t);
+    architecture = { type: 'openai-unet', config: params };
+  } else if (className === 'UNet2DModel') {
+    const params = unetConfig(configFile, config, false);
+    const up = (config['up_block_types'] as string[] | undefined) ?? [];
+    const L = params['num_res_blocks'] as number;
+    const mapped: TensorMap = new Map();
+    for (const [k, t] of raw) {
+      const m = /^class_embedding\.(.*)$/.exec(k);
+      mapped.set(m ? `label_emb.${m[1]}` : unetKeyToCompVis(k, L, (i) => up[i] === 'AttnUpBlock2D'), t);
+    }
+    for (const [k, t] of fuseAttention(dir, mapped)) put(k, t);
     architecture = { type: 'openai-unet', config: params };
   } else if (className === 'AutoencoderKL') {
     architecture = vaeArchitecture(configFile, config);
@@ -247,7 +327,7 @@ export async function readDiffusersModel(dir: string): Promise<DiffusersModel> {
       const conv = /mid\.attn_1\.(q|k|v|proj_out)\.weight$/.test(name) && t.shape.length === 2;
       put(name, conv ? { ...t, shape: [...t.shape, 1, 1] } : t);
     }
-  } else return fail(configFile, `_class_name '${className}' is not supported (UNet2DConditionModel, AutoencoderKL)`);
+  } else return fail(configFile, `_class_name '${className}' is not supported (UNet2DConditionModel, UNet2DModel, AutoencoderKL)`);
   return { className, config, tensors, architecture, sha256: hash.digest('hex') };
 }
 

@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import type { RawTensor, TensorMap } from '../../src/checkpoint/types.js';
 import { readDiffusersModel } from '../../src/models/diffusers.js';
+import { OpenAIUNet, type OpenAIUNetConfig } from '../../src/networks/unet-openai.js';
 import { convertCheckpoint } from '../../src/models/convert.js';
 import { convertWithPreset } from '../../src/models/presets.js';
 import { loadModel } from '../../src/models/build.js';
@@ -25,7 +26,9 @@ import { loadAutoencoderFixture } from '../networks/autoencoder-fixture.js';
 import { tempDir } from '../engine/helpers.js';
 import { relErr, useBackend } from '../helpers/backends.js';
 
-type Layout = Record<string, { config: Record<string, unknown>; keys: Record<string, string> }>;
+/** CompVis name -> diffusers name, or a fused qkv -> its three parts and the rows each takes. */
+type Target = string | { split: [string, string, string]; rows: [number[], number[], number[]] };
+type Layout = Record<string, { config: Record<string, unknown>; keys: Record<string, Target> }>;
 const layout = JSON.parse(
   readFileSync(new URL('../fixtures/networks/diffusers-layout.json', import.meta.url), 'utf8'),
 ) as Layout;
@@ -38,10 +41,22 @@ function toDiffusers(weights: TensorMap, entry: string): TensorMap {
   const keys = layout[entry]?.keys ?? {};
   const out: TensorMap = new Map();
   for (const [k, t] of weights) {
-    const name = keys[k];
-    assert.ok(name, `${entry}: no diffusers name for ${k}`);
-    const linear = /mid_block\.attentions\.0\.(to_q|to_k|to_v|to_out\.0)\.weight$/.test(name) && entry.startsWith('autoencoder');
-    out.set(name, linear ? { ...t, shape: t.shape.slice(0, 2) } : t);
+    const target = keys[k];
+    assert.ok(target, `${entry}: no diffusers name for ${k}`);
+    if (typeof target !== 'string') {
+      // One fused qkv (Conv1d [3C, C, 1] or bias [3C]) -> three Linear weights [C, C] or biases [C].
+      const width = t.shape.length > 1 ? (t.shape[1] as number) : 1;
+      target.split.forEach((name, j) => {
+        const rows = target.rows[j] as number[];
+        const data = new Float32Array(rows.length * width);
+        rows.forEach((r, i) => data.set(t.data.subarray(r * width, (r + 1) * width), i * width));
+        out.set(name, { dtype: 'float32', shape: t.shape.length > 1 ? [rows.length, width] : [rows.length], data });
+      });
+      continue;
+    }
+    // diffusers' attention output (and the VAE's q, k, v) projections are Linear [C, C].
+    const linear = /attentions\.\d+\.(to_q|to_k|to_v|to_out\.0)\.weight$/.test(target) && t.shape.length > 2;
+    out.set(target, linear ? { ...t, shape: t.shape.slice(0, 2) } : t);
   }
   return out;
 }
@@ -147,4 +162,26 @@ test('a preset takes a diffusers pipeline folder and checks it like a checkpoint
     (e: Error) => /pipeline: does not fit preset sd-v1/.test(e.message) && /mis-shaped keys: .*input_blocks\.0\.0\.weight/.test(e.message),
   );
   await assert.rejects(stat(path.join(dir, 'sd')), /ENOENT/);
+});
+
+test('diffusers UNet2DModel (class labels, FiLM norm, fused-qkv attention) matches PyTorch', async () => {
+  await useBackend('wasm');
+  const f = await loadUNetFixture('unet-openai-a');
+  const dir = path.join(await tempDir(), 'unet2d');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'config.json'), JSON.stringify(layout['unet-openai-a']?.config));
+  await writeFile(path.join(dir, 'diffusion_pytorch_model.safetensors'), writeSafetensors(toDiffusers(f.weights, 'unet-openai-a')));
+  const m = await readDiffusersModel(dir);
+  assert.equal(m.architecture.config['use_new_attention_order'], true);
+  const net = OpenAIUNet.load(m.tensors, m.architecture.config as unknown as OpenAIUNetConfig);
+  const io = (k: string) => {
+    const t = f.io.get(k);
+    assert.ok(t);
+    return tf.tensor(Float32Array.from(t.data), t.shape);
+  };
+  const out = net.forward(io('x') as tf.Tensor4D, io('t') as tf.Tensor1D, io('y') as tf.Tensor1D);
+  const err = relErr(await out.data(), await io('out').data());
+  assert.ok(err < 1e-4, `rel err ${err}`);
+  out.dispose();
+  net.dispose();
 });
