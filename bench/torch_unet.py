@@ -75,14 +75,17 @@ def main():
             x = torch.randn(b, c_in, size, size, generator=gen)
             r = torch.randn(b, c_out, size, size, generator=gen)
             t = torch.linspace(10.0, 990.0, b)
+            # Cross-attention UNets get a random one-token context (as bench/unet.ts gives them).
+            dim = config.get("context_dim")
+            ctx = torch.randn(b, 1, dim, generator=gen) if dim else None
 
             def forward():
                 with torch.no_grad():
-                    return model(x, t)
+                    return model(x, t, context=ctx)
 
             def input_grad():
                 xg = x.clone().requires_grad_(True)
-                (g,) = torch.autograd.grad((model(xg, t) * r).sum(), xg)
+                (g,) = torch.autograd.grad((model(xg, t, context=ctx) * r).sum(), xg)
                 return g
 
             results[f"{threads}|{b}"] = {"forward": measure(forward, reps), "inputGrad": measure(input_grad, reps)}

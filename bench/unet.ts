@@ -36,8 +36,11 @@ import { OpenAIUNet, type OpenAIUNetConfig } from '../src/networks/unet-openai.j
 import { WeightStore } from '../src/networks/weights.js';
 import { Rng } from '../src/util/random.js';
 
-const CONFIG_NAME = 'openai:lsun_churches-ldm-kl-8';
-const SIZE = 16; // latent height and width; channel_mult has 5 levels, so it must divide by 16
+// Another listed configuration and latent size by environment (inherited by the children), e.g.
+// BENCH_UNET_CONFIG=openai:cin256-v2 BENCH_UNET_SIZE=64 (cross-attention UNets get a random
+// one-token context, in bench/torch_unet.py too).
+const CONFIG_NAME = process.env.BENCH_UNET_CONFIG ?? 'openai:lsun_churches-ldm-kl-8';
+const SIZE = Number(process.env.BENCH_UNET_SIZE ?? 16); // latent side; must divide by 2^(levels-1)
 const RESULT_TAG = '@@result ';
 
 type Pass = 'forward' | 'inputGrad';
@@ -109,17 +112,26 @@ interface Inputs {
   x: tf.Tensor4D;
   t: tf.Tensor1D;
   r: tf.Tensor4D;
+  context?: tf.Tensor3D;
 }
 
 function makeInputs(batch: number, config: OpenAIUNetConfig, rng: Rng): Inputs {
   const x = rng.normalTensor<tf.Tensor4D>([batch, SIZE, SIZE, config.in_channels]);
   const r = rng.normalTensor<tf.Tensor4D>([batch, SIZE, SIZE, config.out_channels]);
   const times = Array.from({ length: batch }, (_, i) => (batch === 1 ? 500 : 10 + (980 * i) / (batch - 1)));
-  return { x, t: tf.tensor1d(times), r };
+  const dim = config.context_dim;
+  const context = typeof dim === 'number' ? rng.normalTensor<tf.Tensor3D>([batch, 1, dim]) : undefined;
+  return { x, t: tf.tensor1d(times), r, context };
 }
 
-function inputGradient(net: OpenAIUNet, { x, t, r }: Inputs): tf.Tensor {
-  return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(net.forward(v as tf.Tensor4D, t), r)))(x);
+function forward(net: OpenAIUNet, { x, t, context }: Inputs): tf.Tensor {
+  return net.forward(x, t, undefined, context);
+}
+
+function inputGradient(net: OpenAIUNet, { x, t, r, context }: Inputs): tf.Tensor {
+  return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(net.forward(v as tf.Tensor4D, t, undefined, context), r)))(
+    x,
+  );
 }
 
 interface KernelTotal {
@@ -227,7 +239,7 @@ async function runChild(spec: ChildSpec): Promise<void> {
       const m: Measurement = { batch, pass, tensorsGiB: 0 };
       try {
         m.timing = timeMedian(spec.reps, !slow, () =>
-          pass === 'forward' ? net.forward(inputs.x, inputs.t) : inputGradient(net, inputs),
+          pass === 'forward' ? forward(net, inputs) : inputGradient(net, inputs),
         );
       } catch (e) {
         m.error = (e instanceof Error ? e.message : String(e)).split('\n')[0];
@@ -240,12 +252,12 @@ async function runChild(spec: ChildSpec): Promise<void> {
       for (const pass of spec.profile) {
         await profileCall(
           `${spec.backend} ${pass === 'forward' ? 'forward' : 'input gradient'}, batch ${batch}`,
-          () => (pass === 'forward' ? net.forward(inputs.x, inputs.t) : inputGradient(net, inputs)),
+          () => (pass === 'forward' ? forward(net, inputs) : inputGradient(net, inputs)),
         );
       }
       if (spec.profile.length > 0 && spec.backend === 'wasm') flipCosts();
     }
-    tf.dispose([inputs.x, inputs.t, inputs.r]);
+    tf.dispose([inputs.x, inputs.t, inputs.r, ...(inputs.context ? [inputs.context] : [])]);
   }
   store.dispose();
 }

@@ -10,7 +10,7 @@ import { initBackend, BACKEND_NAMES, type BackendName } from '../runtime/backend
 import { ProgressRenderer, formatSummary, type LogMode } from './progress.js';
 import { describeNodes } from './nodes-command.js';
 import { inspectPath } from './inspect-command.js';
-import { convertCheckpoint } from '../models/convert.js';
+import { presetListing, runConvert, type ConvertCommandOptions } from './convert-command.js';
 import { importLpipsSqueeze } from '../models/lpips-import.js';
 import { explainCache } from './cache-explain.js';
 import { parseSize } from './parse-size.js';
@@ -171,13 +171,15 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('convert')
-    .argument('<checkpoint>', 'safetensors or PyTorch checkpoint (.ckpt/.pt/.pth/.pkl)')
-    .description('turn a checkpoint plus a manifest (model.yaml without weights) into a model folder')
-    .requiredOption(
-      '--manifest <file>',
-      'model.yaml describing architecture, schedule, prediction, classes...',
+    .argument('[checkpoint]', 'safetensors or PyTorch checkpoint (.ckpt/.pt/.pth/.pkl)')
+    .description(
+      'turn a checkpoint into a model folder, described by a manifest, a preset or a CompVis config',
     )
-    .requiredOption('--out <dir>', 'model folder to write (e.g. models/my-ldm)')
+    .option('--manifest <file>', 'model.yaml describing architecture, schedule, prediction, classes...')
+    .option('--preset <name>', 'a known public checkpoint (see --list-presets)')
+    .option('--compvis-config <file>', 'the CompVis config.yaml that ships beside the checkpoint')
+    .option('--list-presets', 'list the presets and the files each needs')
+    .option('--out <dir>', 'model folder to write (e.g. models/my-ldm)')
     .addOption(
       new Option('--prefer <copy>', 'EMA or raw weights when both exist')
         .choices(['ema', 'model'])
@@ -186,37 +188,20 @@ export async function main(argv: string[]): Promise<number> {
     .option('--opaque', 'read whole-object pickles (NVlabs EDM snapshots) without executing them')
     .option('--root <path>', "torch checkpoints: subtree to read ('auto', 'all' or a dotted path)")
     .option('--overwrite', 'replace an existing folder')
-    .action(
-      async (
-        checkpoint: string,
-        o: {
-          manifest: string;
-          out: string;
-          prefer: 'ema' | 'model';
-          opaque?: boolean;
-          root?: string;
-          overwrite?: boolean;
-        },
-      ) => {
-        await initBackend(undefined);
-        const r = await convertCheckpoint({
-          checkpoint,
-          manifest: o.manifest,
-          out: o.out,
-          prefer: o.prefer,
-          opaque: o.opaque,
-          root: o.root,
-          overwrite: o.overwrite,
-        });
+    .action(async (checkpoint: string | undefined, o: ConvertCommandOptions) => {
+      if (o.listPresets) {
+        process.stdout.write(presetListing());
+        return;
+      }
+      const r = await runConvert(checkpoint, o);
+      process.stdout.write(
+        `wrote ${r.out}: ${r.manifest.kind} '${r.manifest.name}', ${r.kept} tensors, ${r.parameters} parameters (${r.format}; ${r.selection})\n`,
+      );
+      if (r.dropped.length)
         process.stdout.write(
-          `wrote ${r.out}: ${r.manifest.kind} '${r.manifest.name}', ${r.kept} tensors, ${r.parameters} parameters (${r.format}; ${r.selection})\n`,
+          `left out ${r.dropped.length} tensors outside the declared prefixes (e.g. ${r.dropped.slice(0, 3).join(', ')})\n`,
         );
-        if (r.dropped.length)
-          process.stdout.write(
-            `left out ${r.dropped.length} tensors outside the declared prefixes (e.g. ${r.dropped.slice(0, 3).join(', ')})\n`,
-          );
-      },
-    );
+    });
 
   program
     .command('import-lpips')

@@ -26,6 +26,7 @@ import { Classifier, type ClassifierConfig } from '../networks/classifier.js';
 import { LpipsSqueeze } from '../networks/lpips.js';
 import { createSchedule, type ScheduleSpec } from '../schedules/index.js';
 import type { DiffusionPrior } from '../solvers/prior.js';
+import { bindContext, crossAttentionNet, type ContextSlot } from './conditioning.js';
 
 export interface Autoencoder {
   /** Images in [-1, 1] -> LDM latents (encoder mean times the scale factor). Differentiable. */
@@ -41,6 +42,13 @@ export interface PriorOptions {
   guidance?: number;
   /** Class label(s) to condition on: one for all samples, or one per sample. Default: unconditional. */
   labels?: number | number[];
+  /**
+   * Context-conditioned models (conditioning type 'context'): the cross-attention context
+   * [tokens, context_dim] (or [1, tokens, context_dim]); with guidance != 1 it is guided against
+   * `unconditionalContext` (default zeros). The prior owns neither tensor.
+   */
+  context?: tf.Tensor;
+  unconditionalContext?: tf.Tensor;
 }
 
 export interface LoadedModel {
@@ -104,29 +112,42 @@ function oneHot(labels: tf.Tensor1D, labelDim: number): tf.Tensor2D {
   return tf.tidy(() => tf.oneHot(tf.cast(labels, 'int32'), labelDim + 1).slice([0, 0], [-1, labelDim]).toFloat() as tf.Tensor2D);
 }
 
-function buildDenoiser(folder: ModelFolder, m: ModelManifest, tensors: TensorMap): { denoiser: Denoiser; dispose: () => void } {
+function buildDenoiser(
+  folder: ModelFolder,
+  m: ModelManifest,
+  tensors: TensorMap,
+  contexts: ContextSlot,
+): { denoiser: Denoiser; dispose: () => void } {
   if (!m.schedule) fail(folder, 'a diffusion model needs a schedule');
   if (!m.prediction) fail(folder, 'a diffusion model needs a prediction type');
   const schedule = createSchedule(m.schedule as unknown as ScheduleSpec);
-  const numClasses = m.classes?.count;
+  // A context-conditioned model is a two-"class" model: 0 = the bound context, 1 = the null one.
+  const numClasses = m.conditioning?.type === 'context' ? 1 : m.classes?.count;
   const space = m.kind === 'ldm' ? 'latent' : 'pixel';
   const dataShape = (m.kind === 'ldm' ? m.latentShape : m.dataShape) as [number, number, number];
   let net: RawNetwork;
   let dispose: () => void;
   if (m.architecture.type === 'openai-unet') {
     const unet = OpenAIUNet.load(tensors, m.architecture.config as unknown as OpenAIUNetConfig);
-    const conditional = unet.config.num_classes !== undefined && unet.config.num_classes !== null;
-    if (conditional && numClasses !== undefined && unet.config.num_classes !== numClasses + 1) {
-      fail(folder, `classes.count ${numClasses} needs num_classes ${numClasses + 1} (the extra row is the null class)`);
+    const cond = m.conditioning?.type;
+    if (cond === 'class-embedder' || cond === 'context') {
+      const ctx = crossAttentionNet(folder, unet, contexts);
+      net = ctx.net;
+      dispose = ctx.dispose;
+    } else {
+      const conditional = unet.config.num_classes !== undefined && unet.config.num_classes !== null;
+      if (conditional && numClasses !== undefined && unet.config.num_classes !== numClasses + 1) {
+        fail(folder, `classes.count ${numClasses} needs num_classes ${numClasses + 1} (the extra row is the null class)`);
+      }
+      net = (z, t, labels) => {
+        if (!conditional) return unet.forward(z, t);
+        const l = labels ?? tf.fill([z.shape[0]], numClasses ?? 0, 'int32');
+        const out = unet.forward(z, t, l as tf.Tensor1D);
+        if (!labels) l.dispose();
+        return out;
+      };
+      dispose = () => unet.dispose();
     }
-    net = (z, t, labels) => {
-      if (!conditional) return unet.forward(z, t);
-      const l = labels ?? tf.fill([z.shape[0]], numClasses ?? 0, 'int32');
-      const out = unet.forward(z, t, l as tf.Tensor1D);
-      if (!labels) l.dispose();
-      return out;
-    };
-    dispose = () => unet.dispose();
   } else if (m.architecture.type === 'dhariwal-unet') {
     const cfg = m.architecture.config as unknown as DhariwalUNetConfig;
     const unet = DhariwalUNet.load(tensors, cfg);
@@ -158,11 +179,13 @@ function buildDenoiser(folder: ModelFolder, m: ModelManifest, tensors: TensorMap
 export function buildModel(folder: ModelFolder): LoadedModel {
   const m = folder.manifest;
   const disposers: (() => void)[] = [];
+  const contexts: ContextSlot = { table: undefined };
+  disposers.push(() => contexts.table?.dispose());
   let denoiser: Denoiser | undefined;
   let autoencoder: Autoencoder | undefined;
   try {
     if (m.kind === 'ldm' || m.kind === 'pixel-diffusion') {
-      const built = buildDenoiser(folder, m, networkTensors(folder));
+      const built = buildDenoiser(folder, m, networkTensors(folder), contexts);
       denoiser = built.denoiser;
       disposers.push(built.dispose);
     }
@@ -215,6 +238,10 @@ export function buildModel(folder: ModelFolder): LoadedModel {
     perceptual,
     prior(options: PriorOptions = {}): DiffusionPrior {
       if (!denoiser) throw new ModelBuildError(`model '${m.name}' (${m.kind}) is not a diffusion prior`);
+      if (m.conditioning?.type === 'context') {
+        bindContext(folder, contexts, options);
+        options = { ...options, labels: 0 };
+      }
       const guided =
         options.labels !== undefined
           ? withGuidance(denoiser, { scale: options.guidance ?? 1, labels: options.labels })

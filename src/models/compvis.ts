@@ -58,6 +58,33 @@ function dataShapeOf(ae: ArchitectureSpec, latent: number, fail: (m: string) => 
   return [latent * f, latent * f, channels];
 }
 
+/**
+ * The cond stage: ClassEmbedder becomes 'class-embedder' (its table is in the checkpoint); any
+ * other encoder feeding cross-attention (FrozenCLIPEmbedder, ...) is out of scope here, so the
+ * model takes its context as a tensor ('context', CLIP's 77 tokens by default).
+ */
+function conditioningOf(cond: Obj, unet: Obj, fail: (m: string) => never): ConditioningSpec {
+  const target = String(cond['target']);
+  const params = isObj(cond['params']) ? cond['params'] : {};
+  if (/encoders\.modules\.ClassEmbedder$/.test(target)) {
+    const nClasses = (params['n_classes'] as number | undefined) ?? 1000;
+    const conditioning: ConditioningSpec = {
+      type: 'class-embedder',
+      config: { n_classes: nClasses, ...params },
+      weightsPrefix: 'cond_stage_model.',
+    };
+    // CompVis' cin256-v2 adds one learned "no class" entry after the 1000 ImageNet classes
+    // for classifier-free guidance; with n_classes 1001 that is label 1000.
+    if (nClasses === 1001) conditioning.unconditionalClass = 1000;
+    return conditioning;
+  }
+  const unetParams = isObj(unet['params']) ? unet['params'] : {};
+  const contextDim = unetParams['context_dim'];
+  if (typeof contextDim !== 'number') return fail(`conditioning '${target}' is not supported (ClassEmbedder, or a cross-attention UNet with context_dim)`);
+  const tokens = (params['max_length'] as number | undefined) ?? 77;
+  return { type: 'context', config: { context_dim: contextDim, tokens, encoder: target } };
+}
+
 /** Build (and validate) a manifest from CompVis config text. */
 export function manifestFromCompVisConfig(text: string, options: CompVisOptions): ModelManifest {
   const file = options.file ?? 'config.yaml';
@@ -97,20 +124,11 @@ export function manifestFromCompVisConfig(text: string, options: CompVisOptions)
       manifest.dataShape = dataShapeOf(ae, size, fail);
       const cond = p['cond_stage_config'];
       if (isObj(cond)) {
-        if (!/encoders\.modules\.ClassEmbedder$/.test(String(cond['target'])))
-          fail(`conditioning '${String(cond['target'])}' is not supported (ClassEmbedder)`);
-        const params = isObj(cond['params']) ? cond['params'] : {};
-        const nClasses = (params['n_classes'] as number | undefined) ?? 1000;
-        const conditioning: ConditioningSpec = {
-          type: 'class-embedder',
-          config: { n_classes: nClasses, ...params },
-          weightsPrefix: 'cond_stage_model.',
-        };
-        // CompVis' cin256-v2 adds one learned "no class" entry after the 1000 ImageNet classes
-        // for classifier-free guidance; with n_classes 1001 that is label 1000.
-        if (nClasses === 1001) conditioning.unconditionalClass = 1000;
-        manifest.conditioning = conditioning;
-        manifest.classes = { count: nClasses === 1001 ? 1000 : nClasses };
+        manifest.conditioning = conditioningOf(cond, unet, fail);
+        if (manifest.conditioning.type === 'class-embedder') {
+          const nClasses = manifest.conditioning.config?.['n_classes'] as number;
+          manifest.classes = { count: nClasses === 1001 ? 1000 : nClasses };
+        }
       }
     }
   } else if (/autoencoder\.(VQModel|VQModelInterface|AutoencoderKL)$/.test(target)) {

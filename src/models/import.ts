@@ -4,6 +4,8 @@
  * write model.yaml + weights.safetensors with provenance in the safetensors metadata.
  */
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { readDiffusersFolder } from './diffusers.js';
 import path from 'node:path';
 import { readWholeFile } from '../checkpoint/file.js';
 import { readCheckpoint } from '../checkpoint/read.js';
@@ -37,7 +39,7 @@ export interface ImportOptions {
 export interface ImportResult {
   folder: ModelFolder;
   selection: Selection;
-  format: CheckpointFormat;
+  format: CheckpointFormat | 'diffusers';
   /** Tensors of the checkpoint (after EMA selection) not written to the folder. */
   dropped: string[];
 }
@@ -47,12 +49,26 @@ export interface PreparedImport {
   tensors: TensorMap;
   metadata: Record<string, string>;
   selection: Selection;
-  format: CheckpointFormat;
+  format: CheckpointFormat | 'diffusers';
   dropped: string[];
 }
 
-/** Read, choose EMA or raw weights and keep the declared tensors, without writing anything. */
-export async function prepareImport(input: string, manifest: ModelManifest, options: ImportOptions = {}): Promise<PreparedImport> {
+/** A checkpoint read and its EMA/raw copy chosen, before any manifest is applied. */
+export interface SelectedCheckpoint {
+  input: string;
+  format: CheckpointFormat | 'diffusers';
+  selection: Selection;
+  sha256: string;
+}
+
+/** Read a checkpoint and choose EMA or raw weights (presets look at the result to make their manifest). */
+export async function readSelected(input: string, options: Pick<ImportOptions, 'prefer' | 'opaque' | 'root'> = {}): Promise<SelectedCheckpoint> {
+  if ((await stat(input).catch(() => undefined))?.isDirectory()) {
+    // A diffusers model or pipeline folder, renamed to the CompVis layout (diffusers.ts).
+    const d = await readDiffusersFolder(input);
+    const note = `diffusers ${d.parts.join(' + ')} (no EMA copies in diffusers folders)`;
+    return { input, format: 'diffusers', selection: { tensors: d.tensors, used: 'model', layout: 'none', emaTensors: 0, note }, sha256: d.sha256 };
+  }
   const bytes = await readWholeFile(input);
   const loaded = await readCheckpoint(bytes, {
     source: input,
@@ -60,6 +76,12 @@ export async function prepareImport(input: string, manifest: ModelManifest, opti
     ...(options.root !== undefined ? { root: options.root } : {}),
   });
   const selection = selectWeights(loaded.tensors, { prefer: options.prefer ?? 'ema' });
+  return { input, format: loaded.format, selection, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Keep the tensors under the manifest's prefixes (see ImportOptions.onlyDeclared), with provenance metadata. */
+export function keepDeclared(read: SelectedCheckpoint, manifest: ModelManifest, options: Pick<ImportOptions, 'onlyDeclared' | 'float32'> = {}): PreparedImport {
+  const { selection } = read;
   const prefixes = [
     manifest.weightsPrefix ?? '',
     manifest.autoencoder?.weights ? null : manifest.autoencoder?.weightsPrefix,
@@ -77,12 +99,17 @@ export async function prepareImport(input: string, manifest: ModelManifest, opti
     tensors.set(k, options.float32 && isFloat ? { ...t, dtype: 'float32' } : t);
   }
   const metadata: Record<string, string> = {
-    source_file: path.basename(input),
-    source_sha256: createHash('sha256').update(bytes).digest('hex'),
-    source_format: loaded.format,
+    source_file: path.basename(read.input),
+    source_sha256: read.sha256,
+    source_format: read.format,
     weights_selected: selection.note,
   };
-  return { tensors, metadata, selection, format: loaded.format, dropped };
+  return { tensors, metadata, selection, format: read.format, dropped };
+}
+
+/** Read, choose EMA or raw weights and keep the declared tensors, without writing anything. */
+export async function prepareImport(input: string, manifest: ModelManifest, options: ImportOptions = {}): Promise<PreparedImport> {
+  return keepDeclared(await readSelected(input, options), manifest, options);
 }
 
 export async function importCheckpoint(

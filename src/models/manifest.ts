@@ -39,10 +39,13 @@ export interface AutoencoderSpec {
 /**
  * 'class-embedder': CompVis ClassEmbedder (a learned embedding table, official params `embed_dim`,
  * `n_classes`, `key`) whose output is the UNet's cross-attention context; 'class-label': the
- * network takes labels itself (EDM `label_dim`, OpenAI UNet `num_classes`).
+ * network takes labels itself (EDM `label_dim`, OpenAI UNet `num_classes`); 'context': the
+ * cross-attention context is given at run time as a tensor [tokens, context_dim] (config
+ * `{ context_dim, tokens }`; e.g. Stable Diffusion's CLIP text embedding [77, 768], computed
+ * outside flow), the null context being the one given as `unconditional` or zeros.
  */
 export interface ConditioningSpec {
-  type: 'class-embedder' | 'class-label';
+  type: 'class-embedder' | 'class-label' | 'context';
   /** Official constructor params of the embedder, when it is a separate module. */
   config?: Record<string, unknown>;
   /** Prefix of the embedder's tensors in the weights file (e.g. 'cond_stage_model.'). */
@@ -132,7 +135,7 @@ export const modelManifestSchema = {
       additionalProperties: false,
       required: ['type'],
       properties: {
-        type: { enum: ['class-embedder', 'class-label'] },
+        type: { enum: ['class-embedder', 'class-label', 'context'] },
         config: { type: 'object' },
         weightsPrefix: { type: 'string' },
         unconditionalClass: { type: 'integer', minimum: 0 },

@@ -34,18 +34,23 @@ export function qkvChannel(
 }
 
 /** a @ b for rank-2 tensors, differentiable in both, with plain (flag-free) matMuls throughout. */
-const matMulBoth = tf.customGrad((a: tf.Tensor | tf.GradSaveFunc, b: tf.Tensor | tf.GradSaveFunc, save) => {
-  const x = a as tf.Tensor2D;
-  const y = b as tf.Tensor2D;
-  (save as tf.GradSaveFunc)([x, y]);
-  return {
-    value: tf.matMul(x, y),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, sy] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sy)), tf.matMul(tf.transpose(sx), dy as tf.Tensor2D)];
-    },
-  };
-}) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+export const matMulBoth = tf.customGrad(
+  (a: tf.Tensor | tf.GradSaveFunc, b: tf.Tensor | tf.GradSaveFunc, save) => {
+    const x = a as tf.Tensor2D;
+    const y = b as tf.Tensor2D;
+    (save as tf.GradSaveFunc)([x, y]);
+    return {
+      value: tf.matMul(x, y),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sy] = saved as [tf.Tensor2D, tf.Tensor2D];
+        return [
+          tf.matMul(dy as tf.Tensor2D, tf.transpose(sy)),
+          tf.matMul(tf.transpose(sx), dy as tf.Tensor2D),
+        ];
+      },
+    };
+  },
+) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
 
 /** x @ w for a constant w [in, out] with its transpose wT kept: only x gets a gradient. */
 function matMulConst(x: tf.Tensor2D, w: tf.Tensor2D, wT: tf.Tensor2D): tf.Tensor2D {

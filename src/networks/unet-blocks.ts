@@ -10,9 +10,9 @@ import { avgPool2x, Conv2d, GroupNorm, Linear, silu, upsampleNearest2x } from '.
 import { ChannelProjection, QkvSelfAttention } from './unet-attention.js';
 import type { WeightStore } from './weights.js';
 
-/** A UNet stage that may read the (already mapped) embedding vector [B, E]. */
+/** A UNet stage that may read the (already mapped) embedding vector [B, E] and a cross-attention context [B, S, D]. */
 export interface EmbeddedLayer {
-  apply(x: tf.Tensor4D, emb: tf.Tensor2D): tf.Tensor4D;
+  apply(x: tf.Tensor4D, emb: tf.Tensor2D, context?: tf.Tensor3D): tf.Tensor4D;
 }
 
 /** Wrap a layer that ignores the embedding (convolutions, attention, resampling). */

@@ -6,11 +6,14 @@
  * Raw network: (x [B, H, W, C], timesteps [B], labels [B]?) -> output [B, H, W, out_channels]; what
  * the output means (eps, x0, v) is the checkpoint's business and is set by the Denoiser wrapper.
  *
- * Not supported, and refused with an error: the SpatialTransformer / cross-attention path
- * (`use_spatial_transformer`, `context_dim`; e.g. the class-conditional ImageNet LDM cin256), codebook
- * prediction (`n_embed`), and dims other than 2. Ignored at inference: dropout, use_checkpoint,
- * use_fp16 (everything runs float32, as GroupNorm32 does anyway), legacy (it only changes head
- * counts on the SpatialTransformer path).
+ * With `use_spatial_transformer` the attention layers are CompVis SpatialTransformers
+ * (spatial-transformer.ts) attending to a context [B, S, context_dim] given to `forward` (cin256's
+ * class embedding, Stable Diffusion's text embedding); `use_linear_in_transformer` (SD 2.x) selects
+ * their Linear projections.
+ *
+ * Not supported, and refused with an error: codebook prediction (`n_embed`), and dims other than
+ * 2. Ignored at inference: dropout, use_checkpoint, use_fp16 (everything runs float32, as
+ * GroupNorm32 does anyway), legacy (head counts come out the same whenever they divide evenly).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TensorMap } from '../checkpoint/types.js';
@@ -25,6 +28,7 @@ import {
   type EmbeddedLayer,
 } from './unet-blocks.js';
 import { buildFromCheckpoint, WeightStore } from './weights.js';
+import { SpatialTransformer } from './spatial-transformer.js';
 
 /** The official constructor arguments, under their official names (so LDM YAML `params` fit as-is). */
 export interface OpenAIUNetConfig {
@@ -51,6 +55,7 @@ export interface OpenAIUNetConfig {
   use_spatial_transformer?: boolean;
   transformer_depth?: number;
   context_dim?: number | null;
+  use_linear_in_transformer?: boolean;
   n_embed?: number | null;
   legacy?: boolean;
 }
@@ -78,6 +83,7 @@ const KNOWN_KEYS = new Set<string>([
   'use_spatial_transformer',
   'transformer_depth',
   'context_dim',
+  'use_linear_in_transformer',
   'n_embed',
   'legacy',
 ]);
@@ -86,9 +92,15 @@ const KNOWN_KEYS = new Set<string>([
 function validate(c: OpenAIUNetConfig): void {
   const unknown = Object.keys(c).filter((k) => !KNOWN_KEYS.has(k));
   if (unknown.length) throw new Error(`OpenAIUNet: unknown config keys ${unknown.join(', ')}`);
-  if (c.use_spatial_transformer || (c.context_dim !== undefined && c.context_dim !== null)) {
+  const hasContext = c.context_dim !== undefined && c.context_dim !== null;
+  if (Boolean(c.use_spatial_transformer) !== hasContext) {
     throw new Error(
-      'OpenAIUNet: use_spatial_transformer / context_dim (cross-attention SpatialTransformer) is not supported',
+      'OpenAIUNet: use_spatial_transformer and context_dim go together (as in the official UNetModel)',
+    );
+  }
+  if (hasContext && !(Number.isInteger(c.context_dim) && (c.context_dim as number) > 0)) {
+    throw new Error(
+      `OpenAIUNet: context_dim must be a positive integer (lists of context dims are not supported), got ${JSON.stringify(c.context_dim)}`,
     );
   }
   if (c.n_embed !== undefined && c.n_embed !== null) {
@@ -157,10 +169,25 @@ export class OpenAIUNet {
         resample,
       });
     // A set num_head_channels wins over the head count (official AttentionBlock behaviour).
-    const attn = (name: string, ch: number, heads: number) => {
+    const attn = (name: string, ch: number, heads: number): EmbeddedLayer => {
       const h = headChannels === -1 ? heads : ch / headChannels;
       if (!Number.isInteger(h) || h <= 0)
         throw new Error(`${name}: ${ch} channels do not give a whole head count`);
+      if (config.use_spatial_transformer) {
+        // The official UNetModel gives the transformer num_heads (not num_heads_upsample) everywhere.
+        const heads = headChannels === -1 ? numHeads : h;
+        if (!Number.isInteger(ch / heads))
+          throw new Error(`${name}: ${ch} channels do not split into ${heads} heads`);
+        const st = new SpatialTransformer(store, name, {
+          channels: ch,
+          heads,
+          headChannels: ch / heads,
+          depth: config.transformer_depth ?? 1,
+          contextDim: config.context_dim ?? null,
+          useLinear: config.use_linear_in_transformer ?? false,
+        });
+        return { apply: (x, _emb, context) => st.apply(x, context) };
+      }
       return ignoringEmbedding(new OpenAIAttentionBlock(store, name, ch, h, newOrder));
     };
 
@@ -248,13 +275,21 @@ export class OpenAIUNet {
 
   /**
    * x [B, H, W, in_channels] (H, W divisible by 2^(levels-1)); timesteps [B] (may be fractional);
-   * labels [B] integer class ids, required exactly when num_classes is set.
+   * labels [B] integer class ids, required exactly when num_classes is set; context
+   * [B, S, context_dim], required exactly when context_dim is set.
    */
   forward(
     x: tf.Tensor4D,
     timesteps: tf.Tensor1D | readonly number[],
     labels?: tf.Tensor1D | readonly number[],
+    context?: tf.Tensor3D,
   ): tf.Tensor4D {
+    const wantsContext = this.config.context_dim !== undefined && this.config.context_dim !== null;
+    if ((context !== undefined) !== wantsContext) {
+      throw new Error(
+        'OpenAIUNet: pass a context if and only if the model has cross-attention (context_dim)',
+      );
+    }
     if ((labels !== undefined) !== (this.labelEmb !== undefined)) {
       throw new Error(
         'OpenAIUNet: pass class labels if and only if the model is class-conditional (num_classes)',
@@ -276,7 +311,7 @@ export class OpenAIUNet {
         emb = tf.add(emb, tf.gather(this.labelEmb, this.classIds(labels)));
       }
       const run = (layers: EmbeddedLayer[], h: tf.Tensor4D) =>
-        layers.reduce((acc, l) => l.apply(acc, emb), h);
+        layers.reduce((acc, l) => l.apply(acc, emb, context), h);
       const skips: tf.Tensor4D[] = [];
       let h = x;
       for (const block of this.inputBlocks) {

@@ -18,6 +18,7 @@ import ancestralSample from './ancestral-sample.js';
 import dpsRefine from './dps-refine.js';
 import { BASELINE_NODES } from './baselines.js';
 import classify from './classify.js';
+import context from './context.js';
 
 export const BUILTIN_NODES = [
   load,
@@ -36,6 +37,7 @@ export const BUILTIN_NODES = [
   ancestralSample,
   dpsRefine,
   classify,
+  context,
   ...(BASELINE_NODES as unknown as NodeDefinition[]),
 ] as unknown as NodeDefinition<never>[];
 

@@ -20,6 +20,7 @@ export const PORT_TYPES = [
   'metrics', // Record<string, number | number[]>
   'scalar', // number
   'labels', // number[]: class labels, one per sample
+  'context', // tf.Tensor [tokens, dim]: a cross-attention context (context-conditioned models)
   'any',
 ] as const;
 export type PortType = (typeof PORT_TYPES)[number];

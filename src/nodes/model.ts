@@ -7,7 +7,8 @@ import path from 'node:path';
 import { stat } from 'node:fs/promises';
 import { defineNode } from './define.js';
 import { loadModelFolder, type ModelFolder } from '../models/folder.js';
-import { buildModel } from '../models/build.js';
+import type * as tf from '@tensorflow/tfjs';
+import { buildModel, type LoadedModel } from '../models/build.js';
 
 export interface ModelParams {
   path: string;
@@ -35,7 +36,13 @@ export default defineNode<ModelParams>({
   category: 'model',
   description:
     'Load a model folder (diffusion prior, autoencoder or classifier) from model.yaml and its weights',
-  inputs: {},
+  inputs: {
+    context: {
+      type: 'context',
+      optional: true,
+      description: 'cross-attention context for context-conditioned models (conditioning: context)',
+    },
+  },
   outputs: { model: { type: 'model', description: 'the loaded networks (prior, autoencoder, ...)' } },
   params: {
     type: 'object',
@@ -52,10 +59,19 @@ export default defineNode<ModelParams>({
   async cacheKey(params, ctx) {
     return (await readFolder(path.resolve(ctx.baseDir, params.path))).digest;
   },
-  async run(_inputs, params, ctx) {
+  async run(inputs, params, ctx) {
     const dir = path.resolve(ctx.baseDir, params.path);
     const folder = await readFolder(dir);
     ctx.log(`loaded ${folder.manifest.kind} '${folder.manifest.name}' (${folder.digest.slice(0, 12)})`);
-    return { model: buildModel(folder) };
+    const model = buildModel(folder);
+    const context = inputs.context as tf.Tensor | undefined;
+    if (context === undefined) return { model };
+    if (folder.manifest.conditioning?.type !== 'context') {
+      model.dispose();
+      throw new Error(`node '${ctx.nodeId}': a context is wired but model '${model.name}' does not take one`);
+    }
+    // Every prior of this model uses the wired context unless a caller gives its own.
+    const withContext: LoadedModel = { ...model, prior: (o = {}) => model.prior({ context, ...o }) };
+    return { model: withContext };
   },
 });

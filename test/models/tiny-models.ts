@@ -87,3 +87,14 @@ export async function writeTinyEdm(dir: string, name = 'tiny-edm'): Promise<stri
   );
   return out;
 }
+
+/** cin256-v2's conditioning in miniature (unet-openai-st-cin fixture): 4 classes, the embedder's row 4 the null class. */
+export const TINY_CIN_CONDITIONING: Pick<ModelManifest, 'conditioning' | 'classes'> = {
+  conditioning: {
+    type: 'class-embedder',
+    config: { n_classes: 5, embed_dim: 16, key: 'class_label' },
+    weightsPrefix: 'cond_stage_model.',
+    unconditionalClass: 4,
+  },
+  classes: { count: 4 },
+};
