@@ -29,10 +29,10 @@ export async function runPull(
   const store = new ModelStore(o.store ?? defaultStoreDir(env));
   const offline = Boolean(o.offline) || env.HF_HUB_OFFLINE === '1';
   const known = knownRepo(ref.repo);
-  const include = o.include.length ? o.include : known ? [known.file] : [];
+  const include = o.include.length ? o.include : [...(known?.include ?? [])];
   if (!o.include.length && known) {
     process.stderr.write(
-      `flow: ${ref.repo}: fetching ${known.file} (what preset ${known.preset} reads; --include '**' for all)\n`,
+      `flow: ${ref.repo}: fetching ${known.include.join(' ')} (what preset ${known.preset} reads; --include '**' for all)\n`,
     );
   }
   const token = env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined;
@@ -60,9 +60,9 @@ export async function runPull(
     case 'by-hand':
       process.stderr.write(`flow: preset ${c.preset} applies; convert with: ${c.command}\n`);
       return pulled.snapshot;
-    case 'file-not-pulled':
+    case 'not-pulled':
       process.stderr.write(
-        `flow: preset ${c.preset} reads ${c.file}, which this pull left out; not converted\n`,
+        `flow: preset ${c.preset} reads ${c.missing.join(' ')}, which this pull left out; not converted\n`,
       );
       return pulled.snapshot;
     case 'no-preset':

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { stat } from 'node:fs/promises';
+import picomatch from 'picomatch';
 import { knownRepo } from './known-repos.js';
 import type { PullResult } from './pull.js';
 import type { ModelStore } from './store.js';
@@ -19,8 +20,8 @@ export type ConvertWithPreset = (
 
 export type Conversion =
   | { kind: 'no-preset' }
-  /** The preset's file was not among the pulled files (an --include left it out). */
-  | { kind: 'file-not-pulled'; preset: string; file: string }
+  /** What the preset reads was not among the pulled files (an --include left it out). */
+  | { kind: 'not-pulled'; preset: string; missing: string[] }
   /** No converter is wired: the command that converts by hand. */
   | { kind: 'by-hand'; preset: string; command: string }
   | { kind: 'converted'; preset: string; folder: string; reused: boolean };
@@ -32,22 +33,21 @@ export async function convertAfterPull(
 ): Promise<Conversion> {
   const known = knownRepo(pulled.repo);
   if (!known) return { kind: 'no-preset' };
-  if (!pulled.files.some((f) => f.path === known.file)) {
-    return { kind: 'file-not-pulled', preset: known.preset, file: known.file };
-  }
-  const checkpoint = path.join(pulled.snapshot, known.file);
+  const missing = known.include.filter((glob) => !pulled.files.some((f) => picomatch.isMatch(f.path, glob)));
+  if (missing.length) return { kind: 'not-pulled', preset: known.preset, missing };
+  const input = known.reads === 'file' ? path.join(pulled.snapshot, known.include[0] ?? '') : pulled.snapshot;
   const folder = store.convertedDir(pulled.repo, pulled.sha, known.preset);
   if (!convert) {
     return {
       kind: 'by-hand',
       preset: known.preset,
-      command: `flow convert ${checkpoint} --preset ${known.preset} --out ${folder}`,
+      command: `flow convert ${input} --preset ${known.preset} --out ${folder}`,
     };
   }
   const done = await stat(path.join(folder, 'model.yaml')).then(
     () => true,
     () => false,
   );
-  if (!done) await convert(known.preset, [checkpoint], folder);
+  if (!done) await convert(known.preset, [input], folder);
   return { kind: 'converted', preset: known.preset, folder, reused: done };
 }

@@ -1,27 +1,42 @@
 /**
- * Hub repos whose checkpoint a flow preset converts (`flow convert --preset NAME`), with the one
- * file of each that the preset reads, so `flow pull REPO` fetches that file alone (these repos
- * hold several gigabytes of other variants) and converts it. Mirrors the presets' published-file
- * table (`hub` entries of src/models/presets.ts on the presets branch).
+ * Hub repos a flow preset converts (`flow convert --preset NAME`), with what the preset reads:
+ * one checkpoint file (the repo then holds gigabytes of other variants, so `flow pull` fetches
+ * that file alone) or a diffusers model folder (the snapshot itself). The file entries mirror the
+ * presets' published-file table (`hub` of each preset in src/models/presets.ts).
  */
 export interface KnownRepo {
   repo: string;
   preset: string;
-  /** The checkpoint file the preset converts, a path in the repo. */
-  file: string;
+  /** Globs `flow pull` fetches when no --include is given. */
+  include: readonly string[];
+  /** 'file': the one file `include` names is the checkpoint; 'folder': the snapshot is a diffusers folder. */
+  reads: 'file' | 'folder';
 }
 
 export const KNOWN_REPOS: readonly KnownRepo[] = [
   {
+    repo: 'CompVis/ldm-celebahq-256',
+    preset: 'celebahq-ldm-vq-4',
+    include: ['model_index.json', 'scheduler/*', 'unet/*', 'vqvae/*'],
+    reads: 'folder',
+  },
+  {
     repo: 'stable-diffusion-v1-5/stable-diffusion-v1-5',
     preset: 'sd-v1',
-    file: 'v1-5-pruned-emaonly.safetensors',
+    include: ['v1-5-pruned-emaonly.safetensors'],
+    reads: 'file',
   },
-  { repo: 'CompVis/stable-diffusion-v-1-4-original', preset: 'sd-v1', file: 'sd-v1-4.ckpt' },
+  {
+    repo: 'CompVis/stable-diffusion-v-1-4-original',
+    preset: 'sd-v1',
+    include: ['sd-v1-4.ckpt'],
+    reads: 'file',
+  },
   {
     repo: 'stabilityai/sd-vae-ft-mse-original',
     preset: 'sd-v1-vae',
-    file: 'vae-ft-mse-840000-ema-pruned.safetensors',
+    include: ['vae-ft-mse-840000-ema-pruned.safetensors'],
+    reads: 'file',
   },
 ];
 

@@ -32,7 +32,7 @@ export interface PullOptions {
   ref: RepoRef;
   store: ModelStore;
   /** Globs over repo paths (`unet/*`, `**\/*.json`); every file when empty. */
-  include?: string[];
+  include?: readonly string[];
   offline?: boolean;
   /** Required unless offline. */
   client?: HubClient;
@@ -111,9 +111,9 @@ async function pullOffline(opts: PullOptions): Promise<PullResult> {
   return { repo: ref.repo, revision: ref.revision, sha, snapshot, files, fetched: 0 };
 }
 
-function selectFiles(ref: RepoRef, files: SnapshotFile[], include: string[] | undefined): SnapshotFile[] {
+function selectFiles(ref: RepoRef, files: SnapshotFile[], include: readonly string[] | undefined): SnapshotFile[] {
   if (!include?.length) return files;
-  const matches = picomatch(include, { dot: true });
+  const matches = picomatch([...include], { dot: true });
   const chosen = files.filter((f) => matches(f.path));
   if (!chosen.length) {
     throw new Error(

@@ -34,6 +34,20 @@ before(async () => {
         },
       },
     },
+    'CompVis/ldm-celebahq-256': {
+      refs: { main: SHA },
+      commits: {
+        [SHA]: {
+          'model_index.json': Buffer.from('{"_class_name":"LDMPipeline"}\n'),
+          'scheduler/scheduler_config.json': Buffer.from('{}\n'),
+          'unet/config.json': Buffer.from('{}\n'),
+          'unet/diffusion_pytorch_model.bin': Buffer.alloc(3000, 1),
+          'vqvae/config.json': Buffer.from('{}\n'),
+          'vqvae/diffusion_pytorch_model.bin': Buffer.alloc(2000, 2),
+          'images/samples.png': Buffer.alloc(5000, 3),
+        },
+      },
+    },
     'org/other': { refs: { main: SHA }, commits: { [SHA]: { 'w.bin': Buffer.alloc(64, 1) } } },
   });
   scratch = await mkdtemp(path.join(os.tmpdir(), 'flow-convert-pull-'));
@@ -48,7 +62,7 @@ test('a pulled known repo is converted once per commit with its preset, into the
   const client = new HubClient({ endpoint: hub.endpoint });
   const known = knownRepo('StabilityAI/SD-VAE-ft-mse-original');
   assert.equal(known?.preset, 'sd-v1-vae', 'repo ids match case-insensitively');
-  const pulled = await pull({ ref: parseRepoRef(VAE), store, client, include: [known?.file ?? ''] });
+  const pulled = await pull({ ref: parseRepoRef(VAE), store, client, include: known?.include });
   const calls: { preset: string; files: readonly string[]; out: string }[] = [];
   const double = async (preset: string, files: readonly string[], out: string): Promise<void> => {
     calls.push({ preset, files, out });
@@ -80,11 +94,37 @@ test('a pulled known repo is converted once per commit with its preset, into the
   });
   const readmeOnly = await pull({ ref: parseRepoRef(VAE), store, client, include: ['README.md'] });
   assert.deepEqual(await convertAfterPull(readmeOnly, store, double), {
-    kind: 'file-not-pulled',
+    kind: 'not-pulled',
     preset: 'sd-v1-vae',
-    file: 'vae-ft-mse-840000-ema-pruned.safetensors',
+    missing: ['vae-ft-mse-840000-ema-pruned.safetensors'],
   });
   const other = await pull({ ref: parseRepoRef('org/other'), store, client });
   assert.deepEqual(await convertAfterPull(other, store, double), { kind: 'no-preset' });
   assert.equal(calls.length, 1);
+});
+
+test('a diffusers repo is fetched without its extras and converted from the snapshot folder', async () => {
+  const client = new HubClient({ endpoint: hub.endpoint });
+  const repo = 'CompVis/ldm-celebahq-256';
+  const known = knownRepo(repo);
+  const pulled = await pull({ ref: parseRepoRef(repo), store, client, include: known?.include });
+  assert.deepEqual(pulled.files.map((f) => f.path).sort(), [
+    'model_index.json',
+    'scheduler/scheduler_config.json',
+    'unet/config.json',
+    'unet/diffusion_pytorch_model.bin',
+    'vqvae/config.json',
+    'vqvae/diffusion_pytorch_model.bin',
+  ]);
+  const calls: [string, readonly string[], string][] = [];
+  const double = async (preset: string, files: readonly string[], out: string): Promise<void> => {
+    calls.push([preset, files, out]);
+    await mkdir(out, { recursive: true });
+    await writeFile(path.join(out, 'model.yaml'), 'name: test\n');
+  };
+  const c = await convertAfterPull(pulled, store, double);
+  assert.equal(c.kind, 'converted');
+  assert.deepEqual(calls, [
+    ['celebahq-ldm-vq-4', [pulled.snapshot], store.convertedDir(repo, SHA, 'celebahq-ldm-vq-4')],
+  ]);
 });
