@@ -10,6 +10,7 @@ import { stat } from 'node:fs/promises';
 import picomatch from 'picomatch';
 import { contentHasher } from './checksum.js';
 import { downloadFile } from './download-file.js';
+import { withDownloadLock } from './download-lock.js';
 import { HubClient } from './hub-client.js';
 import { isCommitSha, type RepoRef } from './repo-ref.js';
 import { ModelStore, type SnapshotFile, type SnapshotRecord } from './store.js';
@@ -111,7 +112,11 @@ async function pullOffline(opts: PullOptions): Promise<PullResult> {
   return { repo: ref.repo, revision: ref.revision, sha, snapshot, files, fetched: 0 };
 }
 
-function selectFiles(ref: RepoRef, files: SnapshotFile[], include: readonly string[] | undefined): SnapshotFile[] {
+function selectFiles(
+  ref: RepoRef,
+  files: SnapshotFile[],
+  include: readonly string[] | undefined,
+): SnapshotFile[] {
   if (!include?.length) return files;
   const matches = picomatch([...include], { dot: true });
   const chosen = files.filter((f) => matches(f.path));
@@ -178,25 +183,27 @@ async function fetchWithRetries(
   checkMetadata(ref, file, location.size, location.etag);
   const partial = store.partialFile(ref.repo, sha, file.path);
   const attempts = 1 + Math.max(0, opts.retries ?? 2);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const held = await partialSize(partial);
-      opts.onEvent?.({ type: 'file-start', path: file.path, size: file.size, resumeFrom: held });
-      await downloadFile({
-        client,
-        repo: ref.repo,
-        sha,
-        file,
-        url: location.url,
-        partial,
-        final,
-        onBytes: (h) => opts.onEvent?.({ type: 'file-bytes', path: file.path, held: h, size: file.size }),
-      });
-      return;
-    } catch (e) {
-      if (attempt >= attempts || !isInterruption(e)) throw e;
+  await withDownloadLock(partial, `${ref.repo}: '${file.path}'`, async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const held = await partialSize(partial);
+        opts.onEvent?.({ type: 'file-start', path: file.path, size: file.size, resumeFrom: held });
+        await downloadFile({
+          client,
+          repo: ref.repo,
+          sha,
+          file,
+          url: location.url,
+          partial,
+          final,
+          onBytes: (h) => opts.onEvent?.({ type: 'file-bytes', path: file.path, held: h, size: file.size }),
+        });
+        return;
+      } catch (e) {
+        if (attempt >= attempts || !isInterruption(e)) throw e;
+      }
     }
-  }
+  });
 }
 
 /** The listing and the file's own headers must agree before a byte is written. */

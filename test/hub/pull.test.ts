@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { HubClient } from '../../src/hub/hub-client.js';
 import { pull, type PullEvent } from '../../src/hub/pull.js';
 import { parseRepoRef } from '../../src/hub/repo-ref.js';
@@ -339,4 +340,23 @@ test('a file flow did not write is never overwritten; one with the hub content i
     include: ['unet/config.json'],
   });
   assert.equal(r.fetched, 0, 'identical content is adopted without a download');
+});
+
+test("one downloader per file: the lock of a running pull is respected, a dead pull's lock is taken over", async () => {
+  const store = await freshStore();
+  const file = 'vae/diffusion_pytorch_model.safetensors';
+  const lock = `${store.partialFile('org/ldm', MAIN, file)}.lock`;
+  await mkdir(path.dirname(lock), { recursive: true });
+  await writeFile(lock, String(process.pid));
+  await assert.rejects(
+    pull({ ref: parseRepoRef('org/ldm'), store, client: client(), include: [file] }),
+    new RegExp(
+      `^Error: org/ldm: 'vae/diffusion_pytorch_model\\.safetensors': another flow pull \\(pid ${process.pid}\\) is downloading it; wait for it to finish$`,
+    ),
+  );
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+  await writeFile(lock, String(gone));
+  const r = await pull({ ref: parseRepoRef('org/ldm'), store, client: client(), include: [file] });
+  assert.equal(r.fetched, 1);
+  assert.equal(await exists(lock), false, 'the lock is released');
 });
