@@ -133,7 +133,8 @@ export async function inspectCheckpoint(
 
 const fmtInt = (n: number) => n.toLocaleString('en-US');
 
-function fmtBytes(n: number): string {
+/** Bytes in binary units (KB = 1024 B). */
+export function fmtBytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let v = n;
   let u = 0;

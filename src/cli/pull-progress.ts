@@ -4,17 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { PullEvent } from '../hub/pull.js';
-
-export function humanBytes(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
-}
+import { fmtBytes as humanBytes } from '../checkpoint/inspect.js';
 
 export class PullProgress {
   private bar: cliProgress.SingleBar | undefined;

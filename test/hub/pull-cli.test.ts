@@ -89,8 +89,8 @@ test('a gated repo: one-line 401 error without HF_TOKEN, the snapshot path on st
   assert.equal(ok.code, 0, ok.stderr);
   const snapshot = path.join(store, 'hub', 'org', 'gated', 'snapshots', SHA);
   assert.equal(ok.stdout, `${snapshot}\n`);
-  assert.match(ok.stderr, /flow: org\/gated@main is commit d{40}: 1 files, 3\.0 kB\n/);
-  assert.match(ok.stderr, /fetched w\.bin \(3\.0 kB\)/);
+  assert.match(ok.stderr, /flow: org\/gated@main is commit d{40}: 1 files, 2\.9 KB\n/);
+  assert.match(ok.stderr, /fetched w\.bin \(2\.9 KB\)/);
 
   const miss = await flow(['pull', 'org/gated@v2', '--store', store], { HF_HUB_OFFLINE: '1' });
   assert.equal(miss.code, 1);
