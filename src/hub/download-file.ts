@@ -27,8 +27,8 @@ export interface FileDownload {
   onBytes?: (held: number) => void;
 }
 
-/** Downloads (or resumes) `file` and moves it into place; returns how many bytes were already held. */
-export async function downloadFile(d: FileDownload): Promise<{ resumedFrom: number }> {
+/** Downloads (or resumes) `file`, verifies it and moves it into place. */
+export async function downloadFile(d: FileDownload): Promise<void> {
   const hasher = contentHasher(d.file);
   await mkdir(path.dirname(d.partial), { recursive: true });
   let held = await sizeOf(d.partial);
@@ -37,7 +37,6 @@ export async function downloadFile(d: FileDownload): Promise<{ resumedFrom: numb
     held = 0;
   }
   if (held > 0) await hashExisting(d.partial, hasher);
-  const resumedFrom = held;
   if (held < d.file.size || d.file.size === 0) held = await fetchRest(d, held, hasher);
   if (held !== d.file.size) {
     throw new Error(
@@ -52,7 +51,6 @@ export async function downloadFile(d: FileDownload): Promise<{ resumedFrom: numb
     );
   }
   await promote(d.partial, d.final);
-  return { resumedFrom };
 }
 
 async function fetchRest(d: FileDownload, from: number, hasher: ContentHasher): Promise<number> {
@@ -79,10 +77,12 @@ async function fetchRest(d: FileDownload, from: number, hasher: ContentHasher): 
   try {
     if (!res.body) return held;
     for await (const chunk of res.body) {
-      held += chunk.byteLength;
-      if (held > d.file.size)
-        throw new Error(`${d.repo}: '${d.file.path}' is longer than the listed ${d.file.size} bytes`);
+      if (held + chunk.byteLength > d.file.size) {
+        held += chunk.byteLength;
+        break;
+      }
       await out.write(chunk);
+      held += chunk.byteLength;
       hasher.update(chunk);
       d.onBytes?.(held);
     }
@@ -97,6 +97,10 @@ async function fetchRest(d: FileDownload, from: number, hasher: ContentHasher): 
     throw e;
   } finally {
     await out.close();
+  }
+  if (held > d.file.size) {
+    await unlink(d.partial);
+    throw new Error(`${d.repo}: '${d.file.path}' is longer than the listed ${d.file.size} bytes; discarded`);
   }
   return held;
 }
