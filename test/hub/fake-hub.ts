@@ -4,7 +4,8 @@
  * api/models/{repo}/tree/{sha} (paginated by Link, two entries a page), {repo}/resolve/{rev}/{path}
  * (git files served directly with their blob id as ETag; LFS files answered with a redirect that
  * carries X-Linked-ETag and X-Linked-Size, as the hub does, to a byte server honouring Range).
- * Refusals carry X-Error-Code as the hub sends it. Faults: drop the connection after N bytes of
+ * Xet-backed repos answer a xet-aware resolve with xet file info instead. Refusals carry
+ * X-Error-Code as the hub sends it. Faults: drop the connection after N bytes of
  * a file, or serve corrupted bytes under the right headers.
  */
 import http from 'node:http';
@@ -18,6 +19,8 @@ export interface FakeRepo {
   refs: Record<string, string>;
   /** commit sha -> path -> content; files of 32 bytes or more are served as LFS. */
   commits: Record<string, Record<string, Buffer>>;
+  /** LFS files are xet-backed: a resolve asking for xet file info gets it (and no bytes). */
+  xet?: boolean;
 }
 
 export interface Faults {
@@ -47,6 +50,9 @@ const LFS_MIN = 32;
 export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 export const gitOid = (b: Buffer): string =>
   createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
+
+/** Stands in for the xet content hash (a different function of the bytes than sha256). */
+const xetHash = (b: Buffer): string => sha256(Buffer.concat([Buffer.from('xet'), b]));
 
 export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<FakeHub> {
   const faults: Faults = { dropAfter: new Map(), corrupt: new Set() };
@@ -111,6 +117,7 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
         size: b.length,
         oid: gitOid(b),
         ...(b.length >= LFS_MIN ? { lfs: { oid: sha256(b), size: b.length, pointerSize: 130 } } : {}),
+        ...(b.length >= LFS_MIN && repo.xet ? { xetHash: xetHash(b) } : {}),
       }));
       const start = Number(url.searchParams.get('cursor') ?? 0);
       const page = entries.slice(start, start + 2);
@@ -133,6 +140,22 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
         'GatedRepo',
         `Access to model ${repoId} is restricted. You must have access to it and be authenticated to access it.`,
       );
+    }
+    if (
+      body.length >= LFS_MIN &&
+      repo.xet &&
+      req.headers.accept?.includes('application/vnd.xet-fileinfo+json')
+    ) {
+      // What the hub answers a xet-aware client: the file's xet hash and where to reconstruct it.
+      res.writeHead(200, {
+        'content-type': 'application/vnd.xet-fileinfo+json',
+        'x-xet-hash': xetHash(body),
+        'x-linked-size': String(body.length),
+        'x-linked-etag': `"${sha256(body)}"`,
+        link: `<${endpoint}/xet/reconstruction>; rel="xet-reconstruction-info", <${endpoint}/xet/token>; rel="xet-auth"`,
+      });
+      res.end('{}');
+      return;
     }
     if (body.length >= LFS_MIN) {
       res.writeHead(302, {

@@ -43,6 +43,7 @@ const REPOS: Record<string, FakeRepo> = {
     commits: { [MAIN]: FILES, [OLD]: { 'model_index.json': Buffer.from('{"old":1}\n') } },
   },
   'org/gated': { access: 'gated', refs: { main: MAIN }, commits: { [MAIN]: { 'w.bin': bytes(5000, 3) } } },
+  'org/xet': { xet: true, refs: { main: MAIN }, commits: { [MAIN]: { 'w.safetensors': bytes(40_000, 5) } } },
   'org/private': { access: 'private', refs: { main: MAIN }, commits: { [MAIN]: { 'w.bin': bytes(100, 4) } } },
 };
 
@@ -355,4 +356,16 @@ test("one downloader per file: the lock of a running pull is respected, a dead p
   const r = await pull({ ref: parseRepoRef('org/ldm'), store, client: client(), include: [file] });
   assert.equal(r.fetched, 1);
   assert.equal(await exists(lock), false, 'the lock is released');
+});
+
+test('a xet-backed file is fetched as plain bytes through its resolve URL, verified by its LFS sha256', async () => {
+  const store = await freshStore();
+  const before = hub.requests.length;
+  const r = await pull({ ref: parseRepoRef('org/xet'), store, client: client() });
+  assert.equal(r.fetched, 1);
+  const content = await readFile(path.join(r.snapshot, 'w.safetensors'));
+  assert.ok(content.equals(REPOS['org/xet']?.commits[MAIN]?.['w.safetensors'] as Buffer));
+  const paths = hub.requests.slice(before).map((q) => q.path);
+  assert.ok(!paths.some((p) => p.startsWith('/xet/')), 'the xet protocol is not used');
+  assert.deepEqual(bodyRangesSince(before), [undefined]);
 });
