@@ -1,8 +1,9 @@
 /**
  * Hub repos a flow preset converts (`flow convert --preset NAME`), with what the preset reads:
- * one checkpoint file (the repo then holds gigabytes of other variants, so `flow pull` fetches
- * that file alone) or a diffusers model folder (the snapshot itself). The file entries mirror the
- * presets' published-file table (`hub` of each preset in src/models/presets.ts).
+ * one checkpoint file, or the snapshot as a diffusers folder (a pipeline root with unet/ and vae/,
+ * or one model's folder; safetensors only). These repos hold gigabytes of other variants (fp16,
+ * non-EMA, .bin, text encoders), so `flow pull` fetches exactly these paths by default. The
+ * single-file entries mirror the presets' published-file table (`hub` of each preset).
  */
 export interface KnownRepo {
   repo: string;
@@ -15,9 +16,20 @@ export interface KnownRepo {
 
 export const KNOWN_REPOS: readonly KnownRepo[] = [
   {
-    repo: 'CompVis/ldm-celebahq-256',
-    preset: 'celebahq-ldm-vq-4',
-    include: ['model_index.json', 'scheduler/*', 'unet/*', 'vqvae/*'],
+    repo: 'CompVis/stable-diffusion-v1-4',
+    preset: 'sd-v1',
+    include: [
+      'unet/config.json',
+      'unet/diffusion_pytorch_model.safetensors',
+      'vae/config.json',
+      'vae/diffusion_pytorch_model.safetensors',
+    ],
+    reads: 'folder',
+  },
+  {
+    repo: 'stabilityai/sd-vae-ft-mse',
+    preset: 'sd-v1-vae',
+    include: ['config.json', 'diffusion_pytorch_model.safetensors'],
     reads: 'folder',
   },
   {

@@ -17,7 +17,7 @@ export function parseRepoRef(text: string): RepoRef {
   const revision = at < 0 ? 'main' : text.slice(at + 1);
   const parts = repo.split('/');
   if (parts.length !== 2 || !parts.every((p) => NAME.test(p) && !p.includes('..'))) {
-    throw new Error(`'${text}': expected ORG/REPO[@REVISION], e.g. CompVis/ldm-celebahq-256@main`);
+    throw new Error(`'${text}': expected ORG/REPO[@REVISION], e.g. CompVis/stable-diffusion-v1-4@main`);
   }
   // Revisions may hold '/' (refs/pr/1) but nothing that could climb out of a folder.
   if (

@@ -34,17 +34,18 @@ before(async () => {
         },
       },
     },
-    'CompVis/ldm-celebahq-256': {
+    'CompVis/stable-diffusion-v1-4': {
       refs: { main: SHA },
       commits: {
         [SHA]: {
-          'model_index.json': Buffer.from('{"_class_name":"LDMPipeline"}\n'),
-          'scheduler/scheduler_config.json': Buffer.from('{}\n'),
+          'model_index.json': Buffer.from('{"_class_name":"StableDiffusionPipeline"}\n'),
           'unet/config.json': Buffer.from('{}\n'),
-          'unet/diffusion_pytorch_model.bin': Buffer.alloc(3000, 1),
-          'vqvae/config.json': Buffer.from('{}\n'),
-          'vqvae/diffusion_pytorch_model.bin': Buffer.alloc(2000, 2),
-          'images/samples.png': Buffer.alloc(5000, 3),
+          'unet/diffusion_pytorch_model.safetensors': Buffer.alloc(3000, 1),
+          'unet/diffusion_pytorch_model.fp16.safetensors': Buffer.alloc(1500, 1),
+          'unet/diffusion_pytorch_model.bin': Buffer.alloc(3000, 4),
+          'vae/config.json': Buffer.from('{}\n'),
+          'vae/diffusion_pytorch_model.safetensors': Buffer.alloc(2000, 2),
+          'text_encoder/model.safetensors': Buffer.alloc(5000, 3),
         },
       },
     },
@@ -103,18 +104,16 @@ test('a pulled known repo is converted once per commit with its preset, into the
   assert.equal(calls.length, 1);
 });
 
-test('a diffusers repo is fetched without its extras and converted from the snapshot folder', async () => {
+test('a diffusers repo is fetched without its other variants and converted from the snapshot folder', async () => {
   const client = new HubClient({ endpoint: hub.endpoint });
-  const repo = 'CompVis/ldm-celebahq-256';
+  const repo = 'CompVis/stable-diffusion-v1-4';
   const known = knownRepo(repo);
   const pulled = await pull({ ref: parseRepoRef(repo), store, client, include: known?.include });
   assert.deepEqual(pulled.files.map((f) => f.path).sort(), [
-    'model_index.json',
-    'scheduler/scheduler_config.json',
     'unet/config.json',
-    'unet/diffusion_pytorch_model.bin',
-    'vqvae/config.json',
-    'vqvae/diffusion_pytorch_model.bin',
+    'unet/diffusion_pytorch_model.safetensors',
+    'vae/config.json',
+    'vae/diffusion_pytorch_model.safetensors',
   ]);
   const calls: [string, readonly string[], string][] = [];
   const double = async (preset: string, files: readonly string[], out: string): Promise<void> => {
@@ -124,7 +123,5 @@ test('a diffusers repo is fetched without its extras and converted from the snap
   };
   const c = await convertAfterPull(pulled, store, double);
   assert.equal(c.kind, 'converted');
-  assert.deepEqual(calls, [
-    ['celebahq-ldm-vq-4', [pulled.snapshot], store.convertedDir(repo, SHA, 'celebahq-ldm-vq-4')],
-  ]);
+  assert.deepEqual(calls, [['sd-v1', [pulled.snapshot], store.convertedDir(repo, SHA, 'sd-v1')]]);
 });
