@@ -81,16 +81,41 @@ export class ModelStore {
     const file = this.metaFile(repo, sha);
     const text = await readFile(file, 'utf8').catch(missingAsUndefined);
     if (text === undefined) return undefined;
+    let parsed: unknown;
     try {
-      return JSON.parse(text) as SnapshotRecord;
+      parsed = JSON.parse(text);
     } catch {
-      throw new Error(`${file}: the store's record is not valid JSON; delete it and pull again`);
+      parsed = undefined;
     }
+    if (!isSnapshotRecord(parsed)) {
+      throw new Error(`${file}: the store's record of this snapshot is damaged; delete it and pull again`);
+    }
+    return parsed;
   }
 
   async writeRecord(record: SnapshotRecord): Promise<void> {
     await writeAtomically(this.metaFile(record.repo, record.sha), JSON.stringify(record, null, 1) + '\n');
   }
+}
+
+function isSnapshotRecord(v: unknown): v is SnapshotRecord {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return (
+    typeof r.repo === 'string' &&
+    typeof r.sha === 'string' &&
+    Array.isArray(r.complete) &&
+    r.complete.every((p) => typeof p === 'string') &&
+    Array.isArray(r.files) &&
+    r.files.every(
+      (f: unknown) =>
+        typeof f === 'object' &&
+        f !== null &&
+        typeof (f as SnapshotFile).path === 'string' &&
+        typeof (f as SnapshotFile).size === 'number' &&
+        typeof (f as SnapshotFile).gitOid === 'string',
+    )
+  );
 }
 
 async function writeAtomically(file: string, text: string): Promise<void> {

@@ -310,6 +310,14 @@ test('offline: served from the store when complete, one line when the revision o
     pull({ ref: parseRepoRef('org/ldm@v1'), store, offline: true }),
     /^Error: offline: org\/ldm@v1 is not in the store .*; pull it once online$/,
   );
+  const record = path.join(store.repoDir('org/ldm'), 'meta', `${MAIN}.json`);
+  const kept = await readFile(record);
+  await writeFile(record, '{"repo": "org/ldm", "files": 3');
+  await assert.rejects(
+    pull({ ref: parseRepoRef('org/ldm'), store, offline: true }),
+    /^Error: .*meta\/a{40}\.json: the store's record of this snapshot is damaged; delete it and pull again$/,
+  );
+  await writeFile(record, kept);
   await rm(path.join(online.snapshot, 'unet/config.json'));
   await assert.rejects(
     pull({ ref: parseRepoRef('org/ldm'), store, offline: true, include: ['unet/*'] }),
