@@ -6,7 +6,7 @@
  * carries X-Linked-ETag and X-Linked-Size, as the hub does, to a byte server honouring Range).
  * Xet-backed repos answer a xet-aware resolve with xet file info instead. Refusals carry
  * X-Error-Code as the hub sends it. Faults: drop the connection after N bytes of
- * a file, or serve corrupted bytes under the right headers.
+ * a file, serve corrupted bytes under the right headers, or the right bytes under a wrong ETag.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +28,8 @@ export interface Faults {
   dropAfter: Map<string, number>;
   /** paths whose bytes are served with one byte flipped. */
   corrupt: Set<string>;
+  /** paths served under the ETag of other content (a listing and headers that disagree). */
+  misreport: Set<string>;
 }
 
 export interface RequestLog {
@@ -55,7 +57,7 @@ export const gitOid = (b: Buffer): string =>
 const xetHash = (b: Buffer): string => sha256(Buffer.concat([Buffer.from('xet'), b]));
 
 export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<FakeHub> {
-  const faults: Faults = { dropAfter: new Map(), corrupt: new Set() };
+  const faults: Faults = { dropAfter: new Map(), corrupt: new Set(), misreport: new Set() };
   const requests: RequestLog[] = [];
   let endpoint = '';
 
@@ -212,7 +214,10 @@ function serveBytes(
   const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
   let start = 0;
   let end = body.length - 1;
-  const headers: Record<string, string> = { etag: `"${blob.etag}"`, 'accept-ranges': 'bytes' };
+  const etag = faults.misreport.has(file)
+    ? sha256(Buffer.from('other')).slice(0, blob.etag.length)
+    : blob.etag;
+  const headers: Record<string, string> = { etag: `"${etag}"`, 'accept-ranges': 'bytes' };
   if (range) {
     start = Number(range[1]);
     end = range[2] ? Math.min(Number(range[2]), end) : end;

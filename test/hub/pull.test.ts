@@ -238,6 +238,20 @@ test('a wrong checksum is refused and nothing is promoted: sha256 for LFS files,
   assert.equal(r.fetched, 2, 'a clean pull afterwards succeeds');
 });
 
+test('a file whose ETag disagrees with the listing is refused before a byte is written', async () => {
+  const store = await freshStore();
+  hub.faults.misreport.add('model_index.json');
+  try {
+    await assert.rejects(
+      pull({ ref: parseRepoRef('org/ldm'), store, client: client(), include: ['model_index.json'] }),
+      /^Error: org\/ldm: the hub's listing and its headers disagree about 'model_index\.json' \(size 8 vs 8, hash [0-9a-f]{40} vs [0-9a-f]{40}\); try again later$/,
+    );
+  } finally {
+    hub.faults.misreport.clear();
+  }
+  assert.deepEqual(await listTree(store.repoDir('org/ldm')), [`meta/${MAIN}.json`]);
+});
+
 test('a missing revision, repo or malformed name is one line', async () => {
   const store = await freshStore();
   const fails = async (target: string, message: RegExp): Promise<void> => {
