@@ -27,7 +27,7 @@ export async function runPull(
 ): Promise<string> {
   const ref = parseRepoRef(target);
   const store = new ModelStore(o.store ?? defaultStoreDir(env));
-  const offline = Boolean(o.offline) || env.HF_HUB_OFFLINE === '1';
+  const offline = Boolean(o.offline) || /^(1|true|yes|on)$/i.test(env.HF_HUB_OFFLINE ?? '');
   const known = knownRepo(ref.repo);
   const include = o.include.length ? o.include : [...(known?.include ?? [])];
   if (!o.include.length && known) {

@@ -31,7 +31,10 @@ export interface FileLocation {
 export class HubClient {
   readonly endpoint: string;
   readonly token: string | undefined;
-  /** Records the hub's X-Error-Code by URL: HubApiError keeps the status and URL but not the headers. */
+  /**
+   * The fetch every request goes through. It records the hub's X-Error-Code by URL, since the
+   * library's HubApiError keeps the status and URL but not the headers.
+   */
   readonly fetch: typeof fetch;
   private readonly errorCodes = new Map<string, string>();
 
