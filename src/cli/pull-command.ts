@@ -40,11 +40,20 @@ export async function runPull(
     ? undefined
     : new HubClient({ endpoint: o.endpoint ?? (env.HF_ENDPOINT || DEFAULT_ENDPOINT), token });
   const progress = new PullProgress();
+  // Ctrl-C: the bytes already written stay in the store's partial file; its lock names this
+  // process, so the next pull takes it over and resumes with a Range request.
+  const onSigint = (): void => {
+    progress.stop();
+    process.stderr.write('\nflow: interrupted; the partial download is kept and the next pull resumes it\n');
+    process.exit(130);
+  };
+  process.once('SIGINT', onSigint);
   let pulled;
   try {
     pulled = await pull({ ref, store, include, offline, client, onEvent: (e) => progress.handle(e) });
   } finally {
     progress.stop();
+    process.off('SIGINT', onSigint);
   }
   process.stderr.write(
     `flow: ${pulled.fetched} of ${pulled.files.length} files fetched; snapshot ${pulled.snapshot}\n`,

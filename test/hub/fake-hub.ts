@@ -6,7 +6,8 @@
  * carries X-Linked-ETag and X-Linked-Size, as the hub does, to a byte server honouring Range).
  * Xet-backed repos answer a xet-aware resolve with xet file info instead. Refusals carry
  * X-Error-Code as the hub sends it. Faults: drop the connection after N bytes of
- * a file, serve corrupted bytes under the right headers, or the right bytes under a wrong ETag.
+ * a file, serve corrupted bytes under the right headers, the right bytes under a wrong
+ * ETag, or stall mid-file.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +31,8 @@ export interface Faults {
   corrupt: Set<string>;
   /** paths served under the ETag of other content (a listing and headers that disagree). */
   misreport: Set<string>;
+  /** path -> bytes to send before stalling (the response never ends), once per entry. */
+  stallAfter: Map<string, number>;
 }
 
 export interface RequestLog {
@@ -57,7 +60,12 @@ export const gitOid = (b: Buffer): string =>
 const xetHash = (b: Buffer): string => sha256(Buffer.concat([Buffer.from('xet'), b]));
 
 export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<FakeHub> {
-  const faults: Faults = { dropAfter: new Map(), corrupt: new Set(), misreport: new Set() };
+  const faults: Faults = {
+    dropAfter: new Map(),
+    corrupt: new Set(),
+    misreport: new Set(),
+    stallAfter: new Map(),
+  };
   const requests: RequestLog[] = [];
   let endpoint = '';
 
@@ -231,6 +239,12 @@ function serveBytes(
   const part = body.subarray(start, end + 1);
   headers['content-length'] = String(part.length);
   res.writeHead(range ? 206 : 200, headers);
+  const stall = faults.stallAfter.get(file);
+  if (stall !== undefined && part.length > 1) {
+    faults.stallAfter.delete(file);
+    res.write(part.subarray(0, stall));
+    return;
+  }
   const drop = faults.dropAfter.get(file);
   if (drop !== undefined && part.length > 1) {
     faults.dropAfter.delete(file);

@@ -8,11 +8,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import os from 'node:os';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { HubClient } from '../../src/hub/hub-client.js';
+import { pull } from '../../src/hub/pull.js';
+import { parseRepoRef } from '../../src/hub/repo-ref.js';
+import { ModelStore } from '../../src/hub/store.js';
 import { startFakeHub, TOKEN, type FakeHub } from './fake-hub.js';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const SHA = 'd'.repeat(40);
+const BIG = Buffer.alloc(200_000, 7);
 let hub: FakeHub;
 let scratch: string;
 
@@ -23,6 +28,7 @@ before(async () => {
       refs: { main: SHA },
       commits: { [SHA]: { 'w.bin': Buffer.alloc(3000, 9) } },
     },
+    'org/big': { refs: { main: SHA }, commits: { [SHA]: { 'w.bin': BIG } } },
     'stabilityai/sd-vae-ft-mse-original': {
       refs: { main: SHA },
       commits: {
@@ -46,7 +52,11 @@ interface Ran {
   stderr: string;
 }
 
-function flow(args: string[], env: Record<string, string> = {}): Promise<Ran> {
+function flow(
+  args: string[],
+  env: Record<string, string> = {},
+  onStart: (kill: () => void) => void = () => undefined,
+): Promise<Ran> {
   const base = { ...process.env };
   for (const k of [
     'HF_TOKEN',
@@ -71,6 +81,7 @@ function flow(args: string[], env: Record<string, string> = {}): Promise<Ran> {
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+    onStart(() => child.kill('SIGINT'));
   });
 }
 
@@ -105,4 +116,45 @@ test('a known repo fetches only the file its preset reads and says how to conver
   assert.deepEqual(await readdir(snapshot), ['vae-ft-mse-840000-ema-pruned.safetensors']);
   assert.match(r.stderr, /fetching vae-ft-mse-840000-ema-pruned\.safetensors \(what preset sd-v1-vae reads/);
   assert.match(r.stderr, /preset sd-v1-vae applies; convert with: flow convert .* --preset sd-v1-vae --out /);
+});
+
+test('Ctrl-C during a download exits 130 and keeps the partial file, which the next pull resumes', async () => {
+  const store = path.join(scratch, 'interrupted');
+  hub.faults.stallAfter.set('w.bin', 50_000);
+  const partial = path.join(store, 'hub', 'org', 'big', 'partial', SHA, 'w.bin.part');
+  const stopped = await flow(['pull', 'org/big', '--store', store], {}, (kill) => {
+    // Bounded wait (60 s) for the stalled download to have written its first bytes.
+    void (async () => {
+      for (let i = 0; i < 600; i++) {
+        const size = await stat(partial).then(
+          (s) => s.size,
+          () => 0,
+        );
+        if (size === 50_000) return kill();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      kill();
+    })();
+  });
+  assert.equal(stopped.code, 130, stopped.stderr);
+  assert.match(
+    stopped.stderr,
+    /flow: interrupted; the partial download is kept and the next pull resumes it\n$/,
+  );
+  assert.equal((await stat(partial)).size, 50_000);
+  const before = hub.requests.length;
+  const store2 = new ModelStore(store);
+  const r = await pull({
+    ref: parseRepoRef('org/big'),
+    store: store2,
+    client: new HubClient({ endpoint: hub.endpoint }),
+  });
+  assert.ok((await readFile(path.join(r.snapshot, 'w.bin'))).equals(BIG));
+  const ranges = hub.requests
+    .slice(before)
+    .filter((q) => q.path.startsWith('/cdn/') && q.range !== 'bytes=0-0');
+  assert.deepEqual(
+    ranges.map((q) => q.range),
+    ['bytes=50000-'],
+  );
 });
