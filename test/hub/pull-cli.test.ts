@@ -108,14 +108,15 @@ test('a gated repo: one-line 401 error without HF_TOKEN, the snapshot path on st
   assert.match(miss.stderr, /^flow: offline: org\/gated@v2 is not in the store .*; pull it once online\n$/);
 });
 
-test('a known repo fetches only the file its preset reads and says how to convert it', async () => {
+test('a known repo fetches only the file its preset reads; --no-convert prints the snapshot', async () => {
   const store = path.join(scratch, 'known');
-  const r = await flow(['pull', 'stabilityai/sd-vae-ft-mse-original', '--store', store]);
+  const r = await flow(['pull', 'stabilityai/sd-vae-ft-mse-original', '--store', store, '--no-convert']);
   assert.equal(r.code, 0, r.stderr);
   const snapshot = path.join(store, 'hub', 'stabilityai', 'sd-vae-ft-mse-original', 'snapshots', SHA);
+  assert.equal(r.stdout, `${snapshot}\n`);
   assert.deepEqual(await readdir(snapshot), ['vae-ft-mse-840000-ema-pruned.safetensors']);
   assert.match(r.stderr, /fetching vae-ft-mse-840000-ema-pruned\.safetensors \(what preset sd-v1-vae reads/);
-  assert.match(r.stderr, /preset sd-v1-vae applies; convert with: flow convert .* --preset sd-v1-vae --out /);
+  assert.doesNotMatch(r.stderr, /convert/);
 });
 
 test('Ctrl-C during a download exits 130 and keeps the partial file, which the next pull resumes', async () => {
