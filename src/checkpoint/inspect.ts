@@ -147,7 +147,8 @@ export function renderTensorList(summary: CheckpointSummary): string {
 
 const fmtInt = (n: number) => n.toLocaleString('en-US');
 
-function fmtBytes(n: number): string {
+/** Bytes in binary units (KB = 1024 B). */
+export function fmtBytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let v = n;
   let u = 0;

@@ -16,6 +16,7 @@ import { explainCache } from './cache-explain.js';
 import { parseSize } from './parse-size.js';
 import { seedProblem } from '../graph/seed.js';
 import { flowVersion } from '../runtime/summary.js';
+import { runPull, type PullCommandOptions } from './pull-command.js';
 
 const DEFAULT_CACHE = process.env.FLOW_CACHE_DIR ?? '.flow-cache';
 const DEFAULT_CACHE_MAX = parseSize(process.env.FLOW_CACHE_MAX ?? '10G');
@@ -214,6 +215,21 @@ export async function main(argv: string[]): Promise<number> {
       await initBackend(undefined);
       const r = await importLpipsSqueeze(o);
       process.stdout.write(`wrote ${r.out}: perceptual (LPIPS squeeze), ${r.parameters} parameters\n`);
+    });
+
+  program
+    .command('pull')
+    .argument('<repo>', 'ORG/REPO[@REVISION] on the hub (revision: branch, tag or commit sha; default main)')
+    .description('download a model repo into the local model store, then convert it with its preset')
+    .option('--include <glob>', 'only files whose repo path matches (repeatable; default: all)', collect, [])
+    .option('--store <dir>', 'model store (default: $FLOW_STORE, $FLOW_HOME, else ~/.cache/flow)')
+    .option('--offline', 'serve from the store only; fail if it is not there (also HF_HUB_OFFLINE=1)')
+    .option('--endpoint <url>', 'hub base URL (default: $HF_ENDPOINT, else https://huggingface.co)')
+    .option('--no-convert', 'download only, even when a preset applies')
+    .addHelpText('after', '\nA token for gated or private repos is read from HF_TOKEN.')
+    .action(async (repo: string, o: PullCommandOptions) => {
+      // The presets' convertWithPreset (src/models/) is wired here once it is on this branch.
+      process.stdout.write(`${await runPull(repo, o, undefined)}\n`);
     });
 
   program
