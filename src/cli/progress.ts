@@ -3,6 +3,8 @@
  * quiet line-per-node summary otherwise (CI logs).
  */
 import type { FlowEvent, RunSummary } from '../runtime/events.js';
+import { formatTable } from './table.js';
+import { formatMetricSummary } from './metric-table.js';
 
 export type LogMode = 'pretty' | 'json' | 'plain';
 
@@ -124,17 +126,12 @@ export function formatSummary(s: RunSummary, outDir?: string): string {
     `${n.ms} ms`,
     n.calls.forward || n.calls.gradient ? `${n.calls.forward}/${n.calls.gradient}` : '',
   ]);
-  const head = ['node', 'type', 'runs', 'cached', 'time', 'net calls f/g'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const fmt = (r: string[]): string =>
-    r
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join('  ')
-      .trimEnd();
-  const lines = [fmt(head), ...rows.map(fmt)];
+  const lines = formatTable(['node', 'type', 'runs', 'cached', 'time', 'net calls f/g'], rows);
   lines.push(
     `cache: ${s.cache.enabled ? `${s.cache.hits} hits, ${s.cache.misses} misses${s.cache.corrupt ? `, ${s.cache.corrupt} corrupt entries recomputed` : ''}` : 'off'}; backend ${s.backend.name}; ${(s.ms / 1000).toFixed(2)} s`,
   );
   if (outDir) lines.push(`outputs: ${outDir} (${s.files.length} files)`);
+  const metrics = formatMetricSummary(s.metricSummary ?? {});
+  if (metrics.length > 0) lines.push('', 'metrics over items:', ...metrics);
   return lines.join('\n') + '\n';
 }

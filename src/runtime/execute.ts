@@ -36,7 +36,10 @@ import { NotCacheableError, decodeValues, encodeValues, tensorsIn, disposeValue 
 import type { FlowEvent, NodeSummary, RunSummary } from './events.js';
 import { OutputWriter } from './output.js';
 import { currentBackend } from './backend.js';
-import { runSummaryBase } from './summary.js';
+import { flowVersion, runSummaryBase } from './summary.js';
+import { stampOutputFile } from './provenance.js';
+import { summariseMetrics } from './metric-summary.js';
+import { metricSummaryCsv, metricsCsv } from './metric-csv.js';
 
 export interface RunOptions {
   /** Output folder; without it files are returned in the result instead of written. */
@@ -190,6 +193,7 @@ async function execute(
       );
     }
     const extra = await extraKeys.get(n.id);
+    if (extra !== undefined) st.inputDigest = extra;
     const inputDigests: Record<string, string> = {};
     for (const [p, h] of Object.entries(inputs)) inputDigests[p] = h.digest;
     const key = cacheKey({
@@ -218,7 +222,16 @@ async function execute(
       cached: boolean,
       files: OutputFile[],
     ): Promise<Result> => {
-      for (const f of files) {
+      const provenance = {
+        pipeline: plan.name,
+        pipelineSha256: plan.digest,
+        node: n.id,
+        item: item?.key,
+        seed,
+        params: n.params,
+        flowVersion: flowVersion(),
+      };
+      for (const f of files.map((file) => stampOutputFile(file, provenance))) {
         if (writer) writer.write(f);
         else memoryFiles.push(f);
       }
@@ -474,6 +487,14 @@ async function execute(
     if (signal.aborted) throw new AbortedError();
     const ms = Date.now() - started;
     summary.ms = ms;
+    summary.metricSummary = summariseMetrics(summary.metrics);
+    if (writer && Object.keys(summary.metrics).length > 0) {
+      writer.write({ path: 'metrics.csv', bytes: Buffer.from(metricsCsv(summary.metrics)) });
+      writer.write({
+        path: 'metrics-summary.csv',
+        bytes: Buffer.from(metricSummaryCsv(summary.metricSummary)),
+      });
+    }
     summary.files = writer ? writer.files() : memoryFiles.map((f) => f.path).sort();
     if (writer) {
       writer.write({
