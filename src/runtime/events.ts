@@ -1,6 +1,13 @@
 /** What a run reports while it goes: the CLI renders these as progress bars or JSON lines. */
 export type FlowEvent =
-  | { type: 'run-start'; pipeline: string; nodes: string[]; backend: string }
+  | {
+      type: 'run-start';
+      pipeline: string;
+      nodes: string[];
+      backend: string;
+      /** Per node, the item sources feeding it (none: the node runs once for the whole run). */
+      sources?: Record<string, string[]>;
+    }
   | { type: 'items'; node: string; count: number }
   | { type: 'node-start'; node: string; item?: string }
   | {

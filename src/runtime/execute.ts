@@ -112,12 +112,6 @@ async function execute(
   const summary = runSummaryBase(plan, cache);
   const backend = currentBackend();
   const emit = (e: FlowEvent): void => events.next(e);
-  emit({
-    type: 'run-start',
-    pipeline: plan.name,
-    nodes: plan.order,
-    backend: backend?.name ?? tf.getBackend(),
-  });
 
   const runSeed = Number(plan.params.seed ?? 0);
   const keep = new Set(opts.keep ?? []);
@@ -362,6 +356,13 @@ async function execute(
     sourcesOf.set(id, [...s].sort());
     for (const x of s) perItemDownstream.set(x, (perItemDownstream.get(x) ?? 0) + 1);
   }
+  emit({
+    type: 'run-start',
+    pipeline: plan.name,
+    nodes: plan.order,
+    backend: backend?.name ?? tf.getBackend(),
+    sources: Object.fromEntries(sourcesOf),
+  });
   const inFlight = opts.maxItemsInFlight ?? 4;
   const concurrency = opts.concurrency ?? 1;
 
