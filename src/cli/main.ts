@@ -12,6 +12,8 @@ import { describeNodes } from './nodes-command.js';
 import { inspectPath } from './inspect-command.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { importLpipsSqueeze } from '../models/lpips-import.js';
+import { dotToSvg } from '../report/graph-svg.js';
+import { writeFileAtomic } from '../runtime/cache.js';
 
 const DEFAULT_CACHE = process.env.FLOW_CACHE_DIR ?? '.flow-cache';
 
@@ -118,12 +120,22 @@ export async function main(argv: string[]): Promise<number> {
   withPipelineOpts(
     program.command('graph').argument('<file>', 'pipeline YAML').description('print the pipeline graph'),
   )
-    .addOption(new Option('--format <fmt>', 'output format').choices(['mermaid', 'dot']).default('mermaid'))
-    .action(async (file: string, o: CommonOpts & { format: 'mermaid' | 'dot' }) => {
+    .addOption(
+      new Option('--format <fmt>', 'output format (svg: a picture, rendered in process by Graphviz)')
+        .choices(['mermaid', 'dot', 'svg'])
+        .default('mermaid'),
+    )
+    .option('--out <file>', 'write to this file instead of stdout')
+    .action(async (file: string, o: CommonOpts & { format: 'mermaid' | 'dot' | 'svg'; out?: string }) => {
       const plan = await loadPlan(file, { overrides: o.set, seed: o.seed });
-      process.stdout.write(
-        o.format === 'dot' ? toDot(plan.nodes, plan.graph) : toMermaid(plan.nodes, plan.graph),
-      );
+      const text =
+        o.format === 'mermaid'
+          ? toMermaid(plan.nodes, plan.graph)
+          : o.format === 'dot'
+            ? toDot(plan.nodes, plan.graph)
+            : await dotToSvg(toDot(plan.nodes, plan.graph));
+      if (o.out) await writeFileAtomic(path.resolve(o.out), Buffer.from(text));
+      else process.stdout.write(text);
     });
 
   program
