@@ -13,6 +13,8 @@ import { inspectPath } from './inspect-command.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { importLpipsSqueeze } from '../models/lpips-import.js';
 import { dotToSvg } from '../report/graph-svg.js';
+import { readRunFolder } from '../report/run-folder.js';
+import { renderRunReport } from '../report/run-report.js';
 import { writeFileAtomic } from '../runtime/cache.js';
 
 const DEFAULT_CACHE = process.env.FLOW_CACHE_DIR ?? '.flow-cache';
@@ -136,6 +138,19 @@ export async function main(argv: string[]): Promise<number> {
             : await dotToSvg(toDot(plan.nodes, plan.graph));
       if (o.out) await writeFileAtomic(path.resolve(o.out), Buffer.from(text));
       else process.stdout.write(text);
+    });
+
+  program
+    .command('report')
+    .argument('<run-dir>', "a run's output folder (holding run.json)")
+    .description('write one self-contained HTML page for a finished run')
+    .option('--out <file>', 'HTML file to write (default: <run-dir>/report.html)')
+    .action(async (runDir: string, o: { out?: string }) => {
+      const run = await readRunFolder(runDir);
+      const html = await renderRunReport(run.summary, run.files);
+      const out = path.resolve(o.out ?? path.join(run.dir, 'report.html'));
+      await writeFileAtomic(out, Buffer.from(html));
+      process.stdout.write(`wrote ${out} (${(html.length / 1024).toFixed(0)} KiB)\n`);
     });
 
   program
