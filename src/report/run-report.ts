@@ -24,6 +24,7 @@ img.grid { image-rendering: pixelated; border: 1px solid #ddd; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 12px; }
 .graph svg { max-width: 100%; max-height: 560px; height: auto; }
 .meta { color: #555; }
+.scroll { overflow-x: auto; }
 `;
 
 const num = (x: number): Cell => ({ text: formatNumber(x), value: x });
@@ -71,7 +72,8 @@ function perItemSection(s: RunSummary): string {
         return v ?? '';
       }),
     ]);
-    return `<h3>${escapeHtml(node)}</h3>\n${table(['item', ...names], rows, `data-node="${escapeHtml(node)}" class="per-item"`)}`;
+    const t = table(['item', ...names], rows, `data-node="${escapeHtml(node)}" class="per-item"`);
+    return `<h3>${escapeHtml(node)}</h3>\n<div class="scroll">${t}</div>`;
   });
   return parts.length ? `<h2>Metrics per item</h2>\n${parts.join('\n')}` : '';
 }
@@ -95,7 +97,7 @@ async function lossSection(s: RunSummary, files: RunFiles): Promise<string> {
     csvs.map(async (f) => {
       const t = parseLossCsv(Buffer.from(await files.read(f)).toString('utf8'), f);
       const x = t.columns.includes('iteration') ? 'iteration' : (t.columns[0] as string);
-      return `<figure>${lossCurveSvg(t, { x, title: f, width: 520, height: 260 }).trim()}</figure>`;
+      return `<figure>${lossCurveSvg(t, { x, title: f, width: 480, height: 240 }).trim()}</figure>`;
     }),
   );
   return `<h2>Loss curves</h2>\n${plots.join('\n')}`;
