@@ -3,11 +3,11 @@
  * metrics.csv / metrics-summary.csv, the summary table `flow run` prints, and the provenance
  * tEXt chunks of every PNG. Checked on a real small VIPaint run against independent computations.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import sharp from 'sharp';
 import { describeValues } from '../../src/runtime/metric-summary.js';
 import type { RunSummary } from '../../src/runtime/events.js';
@@ -18,7 +18,8 @@ import { canonicalJson } from '../../src/runtime/cache.js';
 import { hashSeed } from '../../src/util/random.js';
 import { tinyVipaintRun } from './tiny-run.js';
 
-const { outDir } = await tinyVipaintRun();
+const { dir, outDir } = await tinyVipaintRun();
+after(() => rm(dir, { recursive: true, force: true }));
 const run = JSON.parse(await readFile(path.join(outDir, 'run.json'), 'utf8')) as RunSummary;
 const ITEMS = ['camera', 'chelsea', 'coffee'];
 

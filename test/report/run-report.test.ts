@@ -3,10 +3,10 @@
  * every image is inlined (and is byte for byte the grid on disk), nothing is fetched from
  * elsewhere, and every number shown matches run.json exactly.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, writeFile, mkdir, rm } from 'node:fs/promises';
 import { parse, type DefaultTreeAdapterMap, type ParserError } from 'parse5';
 import type { RunSummary } from '../../src/runtime/events.js';
 import { main } from '../../src/cli/main.js';
@@ -18,6 +18,7 @@ type Node = DefaultTreeAdapterMap['childNode'] | DefaultTreeAdapterMap['document
 type Element = DefaultTreeAdapterMap['element'];
 
 const { dir, outDir } = await tinyVipaintRun();
+after(() => rm(dir, { recursive: true, force: true }));
 const run = JSON.parse(await readFile(path.join(outDir, 'run.json'), 'utf8')) as RunSummary;
 const reportFile = path.join(dir, 'report.html');
 const code = await main(['report', outDir, '--out', reportFile]);
