@@ -16,9 +16,13 @@ export {
 } from './runtime/execute.js';
 export { StageCache } from './runtime/cache.js';
 export { initBackend, type BackendName, type BackendInfo } from './runtime/backend.js';
-export type { FlowEvent, RunSummary } from './runtime/events.js';
+export type { FlowEvent, RunSummary, MetricStat, MetricSummaries } from './runtime/events.js';
 export { FlowError, AbortedError } from './graph/errors.js';
 export { defineNode, type NodeDefinition, type NodeContext, type PortType } from './nodes/define.js';
 export { NodeRegistry } from './nodes/registry.js';
 export { builtinRegistry } from './nodes/builtins.js';
 export { toMermaid, toDot } from './graph/graph.js';
+export { summariseMetrics, describeValues } from './runtime/metric-summary.js';
+export { dotToSvg } from './report/graph-svg.js';
+export { renderRunReport } from './report/run-report.js';
+export { readRunFolder, type RunFiles, type RunRecord } from './report/run-folder.js';

@@ -17,6 +17,10 @@ import { parseSize } from './parse-size.js';
 import { seedProblem } from '../graph/seed.js';
 import { flowVersion } from '../runtime/summary.js';
 import { runPull, type PullCommandOptions } from './pull-command.js';
+import { dotToSvg } from '../report/graph-svg.js';
+import { readRunFolder } from '../report/run-folder.js';
+import { renderRunReport } from '../report/run-report.js';
+import { writeFileAtomic } from '../runtime/cache.js';
 
 const DEFAULT_CACHE = process.env.FLOW_CACHE_DIR ?? '.flow-cache';
 const DEFAULT_CACHE_MAX = parseSize(process.env.FLOW_CACHE_MAX ?? '10G');
@@ -140,17 +144,45 @@ export async function main(argv: string[]): Promise<number> {
   withPipelineOpts(
     program.command('graph').argument('<file>', 'pipeline YAML').description('print the pipeline graph'),
   )
-    .addOption(new Option('--format <fmt>', 'output format').choices(['mermaid', 'dot']).default('mermaid'))
+    .addOption(
+      new Option('--format <fmt>', 'output format (svg: a picture, rendered in process by Graphviz)')
+        .choices(['mermaid', 'dot', 'svg'])
+        .default('mermaid'),
+    )
+    .option('--out <file>', 'write to this file instead of stdout')
     .option('--allow-plugins', "load the pipeline's plugins (they run code)")
-    .action(async (file: string, o: CommonOpts & { format: 'mermaid' | 'dot'; allowPlugins?: boolean }) => {
-      const plan = await loadPlan(file, {
-        overrides: o.set,
-        seed: o.seed,
-        allowPlugins: Boolean(o.allowPlugins),
-      });
-      process.stdout.write(
-        o.format === 'dot' ? toDot(plan.nodes, plan.graph) : toMermaid(plan.nodes, plan.graph),
-      );
+    .action(
+      async (
+        file: string,
+        o: CommonOpts & { format: 'mermaid' | 'dot' | 'svg'; out?: string; allowPlugins?: boolean },
+      ) => {
+        const plan = await loadPlan(file, {
+          overrides: o.set,
+          seed: o.seed,
+          allowPlugins: Boolean(o.allowPlugins),
+        });
+        const text =
+          o.format === 'mermaid'
+            ? toMermaid(plan.nodes, plan.graph)
+            : o.format === 'dot'
+              ? toDot(plan.nodes, plan.graph)
+              : await dotToSvg(toDot(plan.nodes, plan.graph));
+        if (o.out) await writeFileAtomic(path.resolve(o.out), Buffer.from(text));
+        else process.stdout.write(text);
+      },
+    );
+
+  program
+    .command('report')
+    .argument('<run-dir>', "a run's output folder (holding run.json)")
+    .description('write one self-contained HTML page for a finished run')
+    .option('--out <file>', 'HTML file to write (default: <run-dir>/report.html)')
+    .action(async (runDir: string, o: { out?: string }) => {
+      const run = await readRunFolder(runDir);
+      const html = await renderRunReport(run.summary, run.files);
+      const out = path.resolve(o.out ?? path.join(run.dir, 'report.html'));
+      await writeFileAtomic(out, Buffer.from(html));
+      process.stdout.write(`wrote ${out} (${(html.length / 1024).toFixed(0)} KiB)\n`);
     });
 
   program

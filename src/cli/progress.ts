@@ -1,19 +1,31 @@
 /**
- * Rendering run events: live progress bars on a terminal, JSON lines with `--log json`, and a
- * quiet line-per-node summary otherwise (CI logs).
+ * Rendering run events: live progress bars on a terminal (elapsed, rate, ETA, the item and the
+ * node's own message), JSON lines with `--log json`, and for pipes (`plain`) timestamped lines:
+ * node logs, a node's progress every few seconds, and each node's completion.
  */
 import type { FlowEvent, RunSummary } from '../runtime/events.js';
+import { formatTable } from './table.js';
+import { formatMetricSummary } from './metric-table.js';
+import { RunProgress, formatDuration, type NodeProgress } from './progress-state.js';
 
 export type LogMode = 'pretty' | 'json' | 'plain';
 
-interface NodeState {
-  done: number;
-  hits: number;
-  total?: number;
-  step?: number;
-  steps?: number;
-  values?: Record<string, number>;
-  item?: string;
+/** Where text goes: process.stderr, or any stream-like sink (tests use a fake terminal). */
+export interface TextSink {
+  write(s: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+export interface RendererOptions {
+  /** JSON lines go here (default stdout), keeping stderr for humans. */
+  jsonOut?: TextSink;
+  /** Clock in ms (tests pass a fake one). */
+  now?: () => number;
+  /** Pretty mode: redraw period in ms; 0 redraws only on `flush()`. */
+  redrawMs?: number;
+  /** Plain mode: at most one progress line per node this often (ms). */
+  plainEveryMs?: number;
 }
 
 function bar(frac: number, width = 20): string {
@@ -31,59 +43,142 @@ function fmtValues(v: Record<string, number> | undefined): string {
     .join(' ');
 }
 
+/** Rate and ETA of one node: "0.52 steps/s ETA 12.0s". */
+function pace(s: NodeProgress, now: number): string {
+  const r = RunProgress.rate(s, now);
+  const eta = RunProgress.eta(s, now);
+  return [
+    r ? `${r.value.toPrecision(3)} ${r.unit}` : '',
+    eta !== undefined && s.ended === undefined ? `ETA ${formatDuration(eta)}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+}
+
+/** What the node is doing now: "[chelsea] step 17/50 samples 17-32 of 40 loss=0.1234". */
+function activity(s: NodeProgress): string {
+  if (s.running.size === 0 || s.ended !== undefined) return '';
+  const parts = [s.item !== undefined ? `[${s.item}]` : ''];
+  if (s.step !== undefined && s.steps) parts.push(`step ${s.step}/${s.steps}`);
+  if (s.message) parts.push(s.message);
+  if (s.step !== undefined) parts.push(fmtValues(s.values));
+  return parts.filter(Boolean).join(' ');
+}
+
 export class ProgressRenderer {
-  private readonly nodes = new Map<string, NodeState>();
-  private order: string[] = [];
-  private itemTotals = new Map<string, number>();
+  readonly state = new RunProgress();
   private drawn = 0;
   private timer: NodeJS.Timeout | undefined;
   private dirty = false;
+  private readonly now: () => number;
+  private readonly lastPlain = new Map<string, number>();
+  private readonly reported = new Set<string>();
 
   constructor(
     private readonly mode: LogMode,
-    private readonly out: NodeJS.WriteStream = process.stderr,
-  ) {}
+    private readonly out: TextSink = process.stderr,
+    private readonly options: RendererOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
   handle(e: FlowEvent): void {
     if (this.mode === 'json') {
-      process.stdout.write(JSON.stringify({ time: new Date().toISOString(), ...e }) + '\n');
+      (this.options.jsonOut ?? process.stdout).write(
+        JSON.stringify({ time: new Date(this.now()).toISOString(), ...e }) + '\n',
+      );
       return;
     }
+    const now = this.now();
+    this.state.update(e, now);
     switch (e.type) {
-      case 'run-start':
-        this.order = e.nodes;
-        for (const id of e.nodes) this.nodes.set(id, { done: 0, hits: 0 });
-        if (this.mode === 'pretty') this.timer = setInterval(() => this.redraw(), 100);
-        break;
-      case 'items':
-        this.itemTotals.set(e.node, e.count);
-        break;
-      case 'progress': {
-        const s = this.nodes.get(e.node);
-        if (s) Object.assign(s, { step: e.step, steps: e.total, values: e.values ?? s.values, item: e.item });
+      case 'run-start': {
+        const every = this.options.redrawMs ?? 200;
+        // Redrawn on a timer, not per event: the clocks move between events too.
+        if (this.mode === 'pretty' && every > 0)
+          this.timer = setInterval(() => {
+            this.dirty = true;
+            this.flush();
+          }, every);
         break;
       }
-      case 'node-done': {
-        const s = this.nodes.get(e.node);
-        if (s) {
-          s.done++;
-          if (e.cached) s.hits++;
-          s.step = undefined;
-        }
+      case 'log':
+        this.above(`${e.node}${e.item !== undefined ? ` [${e.item}]` : ''}: ${e.message}`);
         break;
-      }
       case 'warning':
-        this.clear();
-        this.out.write(`warning: ${e.message}\n`);
+        this.above(`warning: ${e.message}`, false);
+        break;
+      case 'progress':
+        if (this.mode === 'plain') this.plainProgress(e.node, now);
+        break;
+      case 'node-done':
+        if (this.mode === 'plain') this.plainDone(e.node, now);
         break;
       case 'run-done':
-        if (this.timer) clearInterval(this.timer);
-        this.redraw();
+        this.stop();
+        this.flush();
         break;
       default:
         break;
     }
     this.dirty = true;
+  }
+
+  /** A line that stays (logs, warnings): above the bars on a terminal, stamped on a pipe. */
+  private above(text: string, stamped = true): void {
+    this.clear();
+    const stamp = stamped && this.mode === 'plain' ? `${this.stamp()} ` : '';
+    this.out.write(`${stamp}${text}\n`);
+    this.dirty = true;
+  }
+
+  private stamp(): string {
+    return `[${formatDuration(this.now() - (this.state.started ?? this.now())).padStart(7)}]`;
+  }
+
+  private plainProgress(id: string, now: number): void {
+    const every = this.options.plainEveryMs ?? 10_000;
+    const last = this.lastPlain.get(id);
+    if (last !== undefined && now - last < every) return;
+    this.lastPlain.set(id, now);
+    const s = this.state.nodes.get(id);
+    if (s)
+      this.out.write(`${this.stamp()} ${id} ${[activity(s), pace(s, now)].filter(Boolean).join('  ')}\n`);
+  }
+
+  private plainDone(id: string, now: number): void {
+    const s = this.state.nodes.get(id);
+    if (!s || s.ended === undefined || this.reported.has(id)) return;
+    this.reported.add(id);
+    const r = RunProgress.rate(s, now);
+    const extra = [r ? `${r.value.toPrecision(3)} ${r.unit}` : '', s.hits ? `${s.hits} cached` : '']
+      .filter(Boolean)
+      .join(', ');
+    this.out.write(
+      `${this.stamp()} ${id}: ${s.done}/${s.total} done in ${formatDuration(RunProgress.elapsed(s, now))}${extra ? ` (${extra})` : ''}\n`,
+    );
+  }
+
+  /** The pretty-mode block: one header line, then one line per node. */
+  render(): string[] {
+    const now = this.now();
+    const st = this.state;
+    const width = Math.max(...st.order.map((id) => id.length), 4);
+    const eta = st.eta(now);
+    const header = `elapsed ${formatDuration(now - (st.started ?? now))}${eta !== undefined ? `  ETA ${formatDuration(eta)}` : ''}`;
+    const lines = st.order.map((id) => {
+      const s = st.nodes.get(id) as NodeProgress;
+      const total = s.total ?? 0;
+      const frac = total > 0 ? RunProgress.completed(s) / total : 0;
+      const count = `${s.done}/${s.total ?? '?'}${s.hits ? ` (${s.hits} cached)` : ''}`;
+      const time = s.started !== undefined ? formatDuration(RunProgress.elapsed(s, now)) : '';
+      return [`${id.padEnd(width)} ${bar(frac)} ${count}`, time, pace(s, now), activity(s)]
+        .filter(Boolean)
+        .join('  ');
+    });
+    // Wrapped lines would break the cursor arithmetic of the redraw: cut them to the terminal.
+    const cols = this.out.columns;
+    return [header, ...lines].map((l) => (cols && l.length >= cols ? l.slice(0, cols - 1) : l));
   }
 
   private clear(): void {
@@ -92,18 +187,11 @@ export class ProgressRenderer {
     this.drawn = 0;
   }
 
-  private redraw(): void {
+  /** Pretty mode: redraw the block if anything changed. */
+  flush(): void {
     if (this.mode !== 'pretty' || !this.dirty) return;
     this.dirty = false;
-    const width = Math.max(...this.order.map((id) => id.length), 4);
-    const lines = this.order.map((id) => {
-      const s = this.nodes.get(id) as NodeState;
-      const total = Math.max(...[...this.itemTotals.values(), 1]);
-      const within =
-        s.step !== undefined && s.steps ? ` step ${s.step}/${s.steps} ${fmtValues(s.values)}` : '';
-      const hits = s.hits ? ` (${s.hits} cached)` : '';
-      return `${id.padEnd(width)} ${bar(Math.min(1, s.done / total))} ${s.done}${hits}${within}`;
-    });
+    const lines = this.render();
     this.clear();
     this.out.write(lines.join('\n') + '\n');
     this.drawn = lines.length;
@@ -111,6 +199,7 @@ export class ProgressRenderer {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
   }
 }
 
@@ -124,17 +213,12 @@ export function formatSummary(s: RunSummary, outDir?: string): string {
     `${n.ms} ms`,
     n.calls.forward || n.calls.gradient ? `${n.calls.forward}/${n.calls.gradient}` : '',
   ]);
-  const head = ['node', 'type', 'runs', 'cached', 'time', 'net calls f/g'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const fmt = (r: string[]): string =>
-    r
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join('  ')
-      .trimEnd();
-  const lines = [fmt(head), ...rows.map(fmt)];
+  const lines = formatTable(['node', 'type', 'runs', 'cached', 'time', 'net calls f/g'], rows);
   lines.push(
     `cache: ${s.cache.enabled ? `${s.cache.hits} hits, ${s.cache.misses} misses${s.cache.corrupt ? `, ${s.cache.corrupt} corrupt entries recomputed` : ''}` : 'off'}; backend ${s.backend.name}; ${(s.ms / 1000).toFixed(2)} s`,
   );
   if (outDir) lines.push(`outputs: ${outDir} (${s.files.length} files)`);
+  const metrics = formatMetricSummary(s.metricSummary ?? {});
+  if (metrics.length > 0) lines.push('', 'metrics over items:', ...metrics);
   return lines.join('\n') + '\n';
 }

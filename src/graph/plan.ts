@@ -45,6 +45,8 @@ export interface Plan {
   file: string;
   /** sha256 of the top-level file's text. */
   digest: string;
+  /** The top-level file's text. */
+  text: string;
   params: Record<string, unknown>;
   models: Record<string, string>;
   nodes: Map<string, PlanNode>;
@@ -176,6 +178,7 @@ export async function loadPlan(file: string, opts: LoadOptions = {}): Promise<Pl
     description: doc.description,
     file: doc.file,
     digest: createHash('sha256').update(doc.text).digest('hex'),
+    text: doc.text,
     params,
     models,
     nodes,

@@ -5,6 +5,7 @@
  * method (the same images, so the image-to-image spread cancels).
  */
 import type { RunSummary } from '../runtime/events.js';
+import { describeValues } from '../runtime/metric-summary.js';
 
 /** The per-image quantities reported, in table order, and where they come from. */
 export const STUDY_COLUMNS = [
@@ -39,10 +40,8 @@ export interface StudyRow {
 }
 
 function estimate(values: number[]): Estimate {
-  const n = values.length;
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  const variance = n > 1 ? values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
-  return { mean, sem: Math.sqrt(variance / n), n };
+  const { mean, sem, n } = describeValues(values);
+  return { mean, sem, n };
 }
 
 /** Methods scored in the run (every `score-<method>/score` node): VIPaint variants first, then the rest. */

@@ -1,6 +1,13 @@
 /** What a run reports while it goes: the CLI renders these as progress bars or JSON lines. */
 export type FlowEvent =
-  | { type: 'run-start'; pipeline: string; nodes: string[]; backend: string }
+  | {
+      type: 'run-start';
+      pipeline: string;
+      nodes: string[];
+      backend: string;
+      /** Per node, the item sources feeding it (none: the node runs once for the whole run). */
+      sources?: Record<string, string[]>;
+    }
   | { type: 'items'; node: string; count: number }
   | { type: 'node-start'; node: string; item?: string }
   | {
@@ -26,10 +33,32 @@ export interface NodeSummary {
   /** Wall time spent in this node's own work (ms), cache lookups included. */
   ms: number;
   calls: { forward: number; gradient: number };
+  /** The node's extra cache-key material, e.g. a model folder's or mask file's content digest. */
+  inputDigest?: string;
 }
 
+/** One metric over the items that reported it: count, mean, standard error, range. */
+export interface MetricStat {
+  n: number;
+  mean: number;
+  /** Standard error of the mean (sample standard deviation / sqrt(n)); 0 for a single item. */
+  sem: number;
+  min: number;
+  max: number;
+}
+
+/** metricSummary[node][metric], over items. */
+export type MetricSummaries = Record<string, Record<string, MetricStat>>;
+
 export interface RunSummary {
-  pipeline: { name: string; file: string; sha256: string; description?: string };
+  pipeline: {
+    name: string;
+    file: string;
+    sha256: string;
+    description?: string;
+    /** The pipeline file's text (its sha256 above), for reports and provenance. */
+    text?: string;
+  };
   params: Record<string, unknown>;
   nodeParams: Record<string, Record<string, unknown>>;
   backend: { name: string; provider: string };
@@ -40,5 +69,9 @@ export interface RunSummary {
   nodes: Record<string, NodeSummary>;
   /** metrics[node][item] = values reported by that node for that item. */
   metrics: Record<string, Record<string, Record<string, number | number[] | string>>>;
+  /** The numeric metrics summarised over items (also in metrics-summary.csv). */
+  metricSummary?: MetricSummaries;
+  /** The checked graph in Graphviz dot (what `flow graph --format dot` prints). */
+  graph?: string;
   files: string[];
 }

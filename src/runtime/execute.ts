@@ -38,7 +38,10 @@ import { OutputWriter } from './output.js';
 import { describeStep, findNonFinite } from './finite.js';
 import { codeIdentity } from './code-identity.js';
 import { currentBackend } from './backend.js';
-import { runSummaryBase } from './summary.js';
+import { flowVersion, runSummaryBase } from './summary.js';
+import { stampOutputFile } from './provenance.js';
+import { summariseMetrics } from './metric-summary.js';
+import { metricSummaryCsv, metricsCsv } from './metric-csv.js';
 
 export interface RunOptions {
   /** Output folder; without it files are returned in the result instead of written. */
@@ -111,12 +114,6 @@ async function execute(
   const summary = runSummaryBase(plan, cache);
   const backend = currentBackend();
   const emit = (e: FlowEvent): void => events.next(e);
-  emit({
-    type: 'run-start',
-    pipeline: plan.name,
-    nodes: plan.order,
-    backend: backend?.name ?? tf.getBackend(),
-  });
 
   const runSeed = Number(plan.params.seed ?? 0);
   const keep = new Set(opts.keep ?? []);
@@ -192,6 +189,7 @@ async function execute(
       );
     }
     const extra = await extraKeys.get(n.id);
+    if (extra !== undefined) st.inputDigest = extra;
     const inputDigests: Record<string, string> = {};
     for (const [p, h] of Object.entries(inputs)) inputDigests[p] = h.digest;
     const material = {
@@ -222,7 +220,16 @@ async function execute(
       cached: boolean,
       files: OutputFile[],
     ): Promise<Result> => {
-      for (const f of files) {
+      const provenance = {
+        pipeline: plan.name,
+        pipelineSha256: plan.digest,
+        node: n.id,
+        item: item?.key,
+        seed,
+        params: n.params,
+        flowVersion: flowVersion(),
+      };
+      for (const f of files.map((file) => stampOutputFile(file, provenance))) {
         if (writer) writer.write(f);
         else memoryFiles.push(f);
       }
@@ -370,6 +377,13 @@ async function execute(
     sourcesOf.set(id, [...s].sort());
     for (const x of s) perItemDownstream.set(x, (perItemDownstream.get(x) ?? 0) + 1);
   }
+  emit({
+    type: 'run-start',
+    pipeline: plan.name,
+    nodes: plan.order,
+    backend: backend?.name ?? tf.getBackend(),
+    sources: Object.fromEntries(sourcesOf),
+  });
   const inFlight = opts.maxItemsInFlight ?? 4;
   const concurrency = opts.concurrency ?? 1;
 
@@ -495,6 +509,14 @@ async function execute(
     if (signal.aborted) throw new AbortedError();
     const ms = Date.now() - started;
     summary.ms = ms;
+    summary.metricSummary = summariseMetrics(summary.metrics);
+    if (writer && Object.keys(summary.metrics).length > 0) {
+      writer.write({ path: 'metrics.csv', bytes: Buffer.from(metricsCsv(summary.metrics)) });
+      writer.write({
+        path: 'metrics-summary.csv',
+        bytes: Buffer.from(metricSummaryCsv(summary.metricSummary)),
+      });
+    }
     summary.files = writer ? writer.files() : memoryFiles.map((f) => f.path).sort();
     if (writer) {
       writer.write({

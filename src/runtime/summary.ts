@@ -5,6 +5,7 @@ import type { Plan } from '../graph/plan.js';
 import type { RunSummary } from './events.js';
 import type { StageCache } from './cache.js';
 import { currentBackend } from './backend.js';
+import { toDot } from '../graph/graph.js';
 
 const require = createRequire(import.meta.url);
 
@@ -34,7 +35,13 @@ export function runSummaryBase(plan: Plan, cache: StageCache | false): RunSummar
     nodeParams[id] = n.params;
   }
   return {
-    pipeline: { name: plan.name, file: plan.file, sha256: plan.digest, description: plan.description },
+    pipeline: {
+      name: plan.name,
+      file: plan.file,
+      sha256: plan.digest,
+      description: plan.description,
+      text: plan.text,
+    },
     params: plan.params,
     nodeParams,
     backend: { name: backend?.name ?? tf.getBackend(), provider: backend?.provider ?? 'unknown' },
@@ -44,6 +51,7 @@ export function runSummaryBase(plan: Plan, cache: StageCache | false): RunSummar
     cache: { dir: cache ? cache.dir : undefined, enabled: cache !== false, hits: 0, misses: 0, corrupt: 0 },
     nodes,
     metrics: {},
+    graph: toDot(plan.nodes, plan.graph),
     files: [],
   };
 }

@@ -74,7 +74,18 @@ test('a pipeline computes the right values and writes outputs plus run.json', as
   assert.equal(runJson.backend.name, 'wasm');
   assert.deepEqual(runJson.metrics.total.i0002, { total: 64 });
   assert.equal(runJson.nodes.sum.executions, 3);
-  assert.deepEqual(runJson.files, ['i0000/total.txt', 'i0001/total.txt', 'i0002/total.txt', 'run.json']);
+  assert.deepEqual(runJson.files, [
+    'i0000/total.txt',
+    'i0001/total.txt',
+    'i0002/total.txt',
+    'metrics-summary.csv',
+    'metrics.csv',
+    'run.json',
+  ]);
+  // totals 40, 52, 64: sample std 12, so the standard error is 12 / sqrt(3).
+  const { sem, ...rest } = runJson.metricSummary.total.total;
+  assert.deepEqual(rest, { n: 3, mean: 52, min: 40, max: 64 });
+  assert.ok(Math.abs(sem - 12 / Math.sqrt(3)) < 1e-12);
   assert.equal(tf.memory().numTensors, before, 'no tensors left behind');
 });
 

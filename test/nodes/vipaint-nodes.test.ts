@@ -14,33 +14,15 @@ import { StageCache } from '../../src/runtime/cache.js';
 import { initBackend } from '../../src/runtime/backend.js';
 import { REPO, tempDir } from '../engine/helpers.js';
 import { writeTinyLdm } from '../models/tiny-models.js';
+import { tinyVipaintPipeline } from '../models/tiny-vipaint.js';
 
 await initBackend('wasm');
 const dir = await tempDir();
 const ldm = await writeTinyLdm(dir);
 const image = path.join(REPO, 'assets/images/64/chelsea.png');
 
-const chain = (size: number, extra = '', scheduleParams = '{}') => `version: 1
-name: vipaint-tiny
-params: { seed: 3 }
-models: { ldm: ${ldm} }
-nodes:
-  img: { type: load, params: { path: ${image}, size: ${size} } }
-  ldm: { type: model, params: { path: '\${models.ldm}' } }
-  measure: { type: measure.inpaint, inputs: { image: img.image }, params: { mask: rotated } }
-  keys: { type: schedule, inputs: { model: ldm.model }, params: ${scheduleParams} }
-  fit:
-    type: posterior-fit
-    inputs: { model: ldm.model, operator: measure.operator, schedule: keys.schedule }
-    params: { iterations: 3, batch: 2 }
-  draw: { type: ancestral-sample, inputs: { model: ldm.model, posterior: fit.posterior }, params: { samples: 2 } }
-  refine:
-    type: dps-refine
-    inputs: { model: ldm.model, operator: measure.operator, latent: draw.latent, posterior: fit.posterior }
-    params: { steps: 3 }
-  score: { type: metric, inputs: { image: refine.image, reference: img.image, mask: measure.mask } }
-  save: { type: save, inputs: { samples: refine.image, truth: img.image, measurement: measure.measurement } }
-${extra}`;
+const chain = (size: number, extra = '', scheduleParams = '{}') =>
+  tinyVipaintPipeline({ ldm, images: image, size, extra, scheduleParams });
 
 test('VIPaint-2 chain on a tiny LDM: shapes, call counts, metrics, outputs, cache and tensor hygiene', async () => {
   const file = path.join(dir, 'v.yaml');
