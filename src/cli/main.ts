@@ -25,6 +25,13 @@ function parseSeed(v: string): number {
   return n;
 }
 
+function parsePreviewEvery(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new FlowError(`--preview-every must be an integer >= 1, got '${v}'`);
+  return n;
+}
+
 interface CommonOpts {
   set: string[];
   seed?: number;
@@ -59,6 +66,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--cache-dir <dir>', 'stage cache folder', DEFAULT_CACHE)
     .addOption(new Option('--log <mode>', 'progress output').choices(['pretty', 'json', 'plain']))
     .option('--items-in-flight <n>', 'items admitted from each source at once', (v) => Number(v), 4)
+    .option(
+      '--preview-every <k>',
+      "solvers' decoded predictions every k steps, as 'preview' events (shown by --log json and flow serve)",
+      parsePreviewEvery,
+    )
     .action(
       async (
         file: string,
@@ -69,6 +81,7 @@ export async function main(argv: string[]): Promise<number> {
           cacheDir: string;
           log?: LogMode;
           itemsInFlight: number;
+          previewEvery?: number;
         },
       ) => {
         debug ||= Boolean(o.debug);
@@ -82,7 +95,12 @@ export async function main(argv: string[]): Promise<number> {
         const outDir = path.resolve(o.out ?? path.join('out', plan.name));
         const cache = o.cache ? new StageCache({ dir: o.cacheDir }) : false;
         const renderer = new ProgressRenderer(mode);
-        const handle = runPlan(plan, { outDir, cache, maxItemsInFlight: o.itemsInFlight });
+        const handle = runPlan(plan, {
+          outDir,
+          cache,
+          maxItemsInFlight: o.itemsInFlight,
+          previewEvery: o.previewEvery,
+        });
         let interrupts = 0;
         const onSigint = (): void => {
           interrupts++;

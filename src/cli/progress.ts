@@ -46,7 +46,9 @@ export class ProgressRenderer {
 
   handle(e: FlowEvent): void {
     if (this.mode === 'json') {
-      process.stdout.write(JSON.stringify({ time: new Date().toISOString(), ...e }) + '\n');
+      // A preview's pixels go out as base64 (JSON would spell a Uint8Array as an object).
+      const line = e.type === 'preview' ? { ...e, pixels: Buffer.from(e.pixels).toString('base64') } : e;
+      process.stdout.write(JSON.stringify({ time: new Date().toISOString(), ...line }) + '\n');
       return;
     }
     switch (e.type) {

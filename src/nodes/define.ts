@@ -6,6 +6,7 @@
  * Bump `version` whenever a change alters the node's outputs: the stage cache keys on it.
  */
 import type * as tf from '@tensorflow/tfjs';
+import type { PreviewSink } from '../io/preview.js';
 
 /** The kinds of value that travel along edges. An edge is legal only between equal types (or `any`). */
 export const PORT_TYPES = [
@@ -69,6 +70,8 @@ export interface NodeContext {
   /** Aborted on Ctrl-C or when another node fails: long loops must check it. */
   readonly signal: AbortSignal;
   progress(p: Progress): void;
+  /** Set when the run asked for live previews: hand it to the solver (io/preview.ts). */
+  readonly preview?: PreviewSink;
   log(message: string): void;
   /** Ask the runtime to write a file into the output folder when the run succeeds. */
   writeFile(file: OutputFile): void;

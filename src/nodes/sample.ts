@@ -9,6 +9,7 @@ import { defineNode } from './define.js';
 import { expectModel } from './model-inputs.js';
 import { Rng } from '../util/random.js';
 import { sampleDdimAsync, sampleEdmAsync } from '../sampling/sample.js';
+import { emitPreview } from '../io/preview.js';
 
 export interface SampleParams {
   sampler: 'auto' | 'ddim' | 'heun' | 'euler';
@@ -88,6 +89,7 @@ export default defineNode<SampleParams>({
       ? params.classes.flatMap((c) => new Array<number>(params.samples).fill(c))
       : new Array<number>(params.samples).fill(-1);
     const rng = new Rng(ctx.seed);
+    const prior = model.prior();
     const chunks: tf.Tensor4D[] = [];
     const total = labels.length;
     try {
@@ -100,12 +102,14 @@ export default defineNode<SampleParams>({
           guidanceScale: params.classes && params.guidance !== 1 ? params.guidance : undefined,
           signal: ctx.signal,
           onNetworkCall: () => ctx.countCalls('forward'),
-          onStep: (info: { step: number; total: number }) =>
+          onStep: (info: { step: number; total: number; x0: tf.Tensor4D }) => {
             ctx.progress({
               step: info.step,
               total: info.total,
               message: `samples ${start + 1}-${start + chunk.length} of ${total}`,
-            }),
+            });
+            emitPreview(ctx.preview, info.step, info.total, () => prior.decode(info.x0));
+          },
         };
         const z =
           sampler === 'ddim'
@@ -115,7 +119,7 @@ export default defineNode<SampleParams>({
       }
       const latent = chunks.length === 1 ? (chunks[0] as tf.Tensor4D) : (tf.concat(chunks, 0) as tf.Tensor4D);
       if (chunks.length > 1) tf.dispose(chunks);
-      const image = tf.tidy(() => tf.clipByValue(model.prior().decode(latent), -1, 1));
+      const image = tf.tidy(() => tf.clipByValue(prior.decode(latent), -1, 1));
       return { image, latent, labels };
     } catch (e) {
       tf.dispose(chunks);
