@@ -10,6 +10,7 @@ import { initBackend, BACKEND_NAMES, type BackendName } from '../runtime/backend
 import { ProgressRenderer, formatSummary, type LogMode } from './progress.js';
 import { describeNodes } from './nodes-command.js';
 import { inspectPath } from './inspect-command.js';
+import { addServeCommand } from './serve-command.js';
 import { convertCheckpoint } from '../models/convert.js';
 import { importLpipsSqueeze } from '../models/lpips-import.js';
 
@@ -227,6 +228,8 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (p: string, o: { opaque?: boolean; root?: string; depth: number }) => {
       process.stdout.write(await inspectPath(p, o));
     });
+
+  addServeCommand(program, DEFAULT_CACHE);
 
   const cacheCmd = program.command('cache').description('inspect or clear the stage cache');
   cacheCmd

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { ValidateFunction } from 'ajv';
-import { readPipelineFile, type PipelineDocument, type YamlPath } from './document.js';
+import { parsePipelineText, readPipelineFile, type PipelineDocument, type YamlPath } from './document.js';
 import { FlowError, suggest, type SourceLocation } from './errors.js';
 import { parseOverride, resolveReferences, type ParamOverride, type Scope } from './params.js';
 import { createAjv, firstAjvError } from './ajv.js';
@@ -57,6 +57,10 @@ export interface LoadOptions {
   overrides?: (string | ParamOverride)[];
   seed?: number;
   registry?: NodeRegistry;
+  /** The pipeline's text, when it is not on disk: `file` still names it and places its relative paths. */
+  text?: string;
+  /** False: a pipeline that names plugins is refused before any plugin code loads (default true). */
+  allowPlugins?: boolean;
 }
 
 interface Draft {
@@ -88,8 +92,15 @@ function paramValidator(def: AnyNodeDefinition): ValidateFunction {
 }
 
 export async function loadPlan(file: string, opts: LoadOptions = {}): Promise<Plan> {
-  const doc = await readPipelineFile(file);
+  const doc =
+    opts.text === undefined ? await readPipelineFile(file) : parsePipelineText(opts.text, path.resolve(file));
   const registry = (opts.registry ?? (await builtinRegistry())).clone();
+  if (opts.allowPlugins === false && doc.plugins.length > 0) {
+    throw new FlowError(
+      `the pipeline names plugins (${doc.plugins.join(', ')}) and plugin code is not allowed here`,
+      doc.locate(['plugins']),
+    );
+  }
   await loadPlugins(doc, registry);
 
   const overrides = (opts.overrides ?? []).map((o) => (typeof o === 'string' ? parseOverride(o) : o));
