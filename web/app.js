@@ -328,7 +328,7 @@ function watch(rec) {
 function onEvent(run, e) {
   const node = (id) => {
     if (!run.nodes.has(id))
-      run.nodes.set(id, { done: 0, cached: 0, items: undefined, step: 0, total: 0, running: 0 });
+      run.nodes.set(id, { done: 0, cached: 0, items: undefined, step: 0, total: 0, running: 0, ms: 0 });
     return run.nodes.get(id);
   };
   switch (e.type) {
@@ -363,6 +363,7 @@ function onEvent(run, e) {
       const n = node(e.node);
       n.running = Math.max(0, n.running - 1);
       n.done++;
+      n.ms += e.ms;
       if (e.cached) n.cached++;
       n.step = 0;
       break;
@@ -434,6 +435,7 @@ function renderRun() {
     const detail = [
       `${n.done}/${items}`,
       n.cached ? `${n.cached} cached` : '',
+      n.done && !n.running ? `${(n.ms / 1000).toFixed(1)} s` : '',
       n.total && n.running ? `step ${n.step}/${n.total}` : '',
       n.running && n.message ? n.message : '',
       n.running && n.item ? `item ${n.item}` : '',
