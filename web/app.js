@@ -306,19 +306,17 @@ $('run').addEventListener('click', async () => {
 });
 
 function watch(rec) {
-  const run = {
-    record: rec,
-    nodes: new Map(),
-    order: [],
-    curves: new Map(),
-    previews: new Map(),
-    summary: undefined,
-  };
+  const run = { record: rec };
+  const reset = () =>
+    Object.assign(run, { nodes: new Map(), order: [], curves: new Map(), previews: new Map() });
+  reset();
   state.runs.set(rec.id, run);
   state.viewing = rec.id;
   renderQueue();
   renderRun();
   const source = new EventSource(`/api/runs/${rec.id}/events`);
+  // Every connection (a reconnect too) replays the run from its start.
+  source.onopen = reset;
   source.onmessage = (m) => {
     onEvent(run, JSON.parse(m.data));
     if (['done', 'failed', 'cancelled'].includes(run.record.status)) source.close();
@@ -584,6 +582,11 @@ async function loadHistory() {
   );
 }
 
+/** Runs this server already has (from another tab, or before a reload) are shown too. */
+async function loadQueue() {
+  for (const rec of await api('/api/runs')) watch(rec);
+}
+
 clearMask();
-await Promise.all([loadPipelines(), loadTestImages(), loadHistory()]);
+await Promise.all([loadPipelines(), loadTestImages(), loadHistory(), loadQueue()]);
 document.body.dataset.ready = 'true';

@@ -92,6 +92,11 @@ test(
     await page.click('#queue li:first-child button.cancel');
     await page.waitForSelector('#queue li:first-child .badge.cancelled', { timeout: 30_000 });
     assert.equal(await page.textContent('#run-status'), 'cancelled');
+    // After a reload the page shows the server's runs again, with their final states.
+    await page.reload();
+    await page.waitForSelector('body[data-ready=true]');
+    await page.waitForSelector('#queue li .badge.done');
+    assert.deepEqual(await page.locator('#queue .badge').allTextContents(), ['cancelled', 'done']);
     assert.deepEqual(errors, [], 'no errors in the page');
   },
 );
