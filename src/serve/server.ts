@@ -227,6 +227,7 @@ export async function createServer(opts: ServeOptions): Promise<{ app: FastifyIn
     if (ended) unsubscribe?.();
   });
   app.get('/api/history', async () => listPastRuns(outDir));
-  app.addHook('onClose', async () => queue.close());
+  // Before the server stops: cancel the runs, which ends their event streams (open connections).
+  app.addHook('preClose', async () => queue.close());
   return { app, queue };
 }

@@ -185,6 +185,21 @@ test('serve: runs queue one at a time; a running run and a queued run can be can
   assert.deepEqual(starts.slice(-2), [long.id, third.id]);
 });
 
+test('serve: closing the server cancels its runs and ends their event streams', async () => {
+  const own = await startServer(pipelinesDir);
+  const r = await postJson(own.base, '/api/runs', {
+    pipeline: 'baselines/tiny-dps.yaml',
+    params: { iterations: 500 },
+  });
+  const id = (r.json as RunRecord).id;
+  let closing: Promise<void> | undefined;
+  const events = await readEvents(own.base, id, (e) => {
+    if (e.type === 'progress' && !closing) closing = own.app.close();
+  });
+  await closing;
+  assert.equal(statuses(events).at(-1), 'cancelled');
+});
+
 test('serve: uploads are size- and type-checked', async () => {
   const upload = async (bytes: Uint8Array, name = 'x.png'): Promise<{ status: number; error?: string }> => {
     const form = new FormData();
