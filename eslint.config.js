@@ -16,4 +16,15 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.cjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
+  {
+    // The `flow serve` page runs in the browser.
+    files: ['web/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'fetch', 'EventSource', 'FormData', 'Image', 'requestAnimationFrame'].map(
+          (g) => [g, 'readonly'],
+        ),
+      ),
+    },
+  },
 );

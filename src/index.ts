@@ -17,6 +17,7 @@ export {
 export { StageCache } from './runtime/cache.js';
 export { initBackend, type BackendName, type BackendInfo } from './runtime/backend.js';
 export type { FlowEvent, RunSummary, MetricStat, MetricSummaries } from './runtime/events.js';
+export type { PreviewImage } from './io/preview.js';
 export { FlowError, AbortedError } from './graph/errors.js';
 export { defineNode, type NodeDefinition, type NodeContext, type PortType } from './nodes/define.js';
 export { NodeRegistry } from './nodes/registry.js';

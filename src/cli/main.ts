@@ -11,6 +11,7 @@ import { ProgressRenderer, formatSummary, type LogMode } from './progress.js';
 import { describeNodes } from './nodes-command.js';
 import { inspectPath } from './inspect-command.js';
 import { presetListing, runConvert, type ConvertCommandOptions } from './convert-command.js';
+import { addServeCommand } from './serve-command.js';
 import { importLpipsSqueeze } from '../models/lpips-import.js';
 import { explainCache } from './cache-explain.js';
 import { parseSize } from './parse-size.js';
@@ -33,6 +34,13 @@ function parseSeed(v: string): number {
   const n = /^\d+$/.test(v.trim()) ? Number(v) : Number.NaN;
   const problem = seedProblem(n, `'${v}'`);
   if (problem) throw new FlowError(`--seed ${problem}`);
+  return n;
+}
+
+function parsePreviewEvery(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new FlowError(`--preview-every must be an integer >= 1, got '${v}'`);
   return n;
 }
 
@@ -77,6 +85,11 @@ export async function main(argv: string[]): Promise<number> {
     )
     .addOption(new Option('--log <mode>', 'progress output').choices(['pretty', 'json', 'plain']))
     .option('--items-in-flight <n>', 'items admitted from each source at once', (v) => Number(v), 4)
+    .option(
+      '--preview-every <k>',
+      "solvers' decoded predictions every k steps, as 'preview' events (shown by --log json and flow serve)",
+      parsePreviewEvery,
+    )
     .action(
       async (
         file: string,
@@ -88,6 +101,7 @@ export async function main(argv: string[]): Promise<number> {
           cacheMax: number;
           log?: LogMode;
           itemsInFlight: number;
+          previewEvery?: number;
         },
       ) => {
         debug ||= Boolean(o.debug);
@@ -101,7 +115,12 @@ export async function main(argv: string[]): Promise<number> {
         const outDir = path.resolve(o.out ?? path.join('out', plan.name));
         const cache = o.cache ? new StageCache({ dir: o.cacheDir }) : false;
         const renderer = new ProgressRenderer(mode);
-        const handle = runPlan(plan, { outDir, cache, maxItemsInFlight: o.itemsInFlight });
+        const handle = runPlan(plan, {
+          outDir,
+          cache,
+          maxItemsInFlight: o.itemsInFlight,
+          previewEvery: o.previewEvery,
+        });
         let interrupts = 0;
         const onSigint = (): void => {
           interrupts++;
@@ -275,6 +294,8 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (p: string, o: { opaque?: boolean; root?: string; depth: number; tensors?: boolean }) => {
       process.stdout.write(await inspectPath(p, o));
     });
+
+  addServeCommand(program, DEFAULT_CACHE);
 
   const cacheCmd = program.command('cache').description('inspect or clear the stage cache');
   cacheCmd

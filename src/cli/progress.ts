@@ -84,8 +84,10 @@ export class ProgressRenderer {
 
   handle(e: FlowEvent): void {
     if (this.mode === 'json') {
+      // A preview's pixels go out as base64 (JSON would spell a Uint8Array as an object).
+      const line = e.type === 'preview' ? { ...e, pixels: Buffer.from(e.pixels).toString('base64') } : e;
       (this.options.jsonOut ?? process.stdout).write(
-        JSON.stringify({ time: new Date(this.now()).toISOString(), ...e }) + '\n',
+        JSON.stringify({ time: new Date(this.now()).toISOString(), ...line }) + '\n',
       );
       return;
     }

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { ValidateFunction } from 'ajv';
-import { readPipelineFile, type PipelineDocument, type YamlPath } from './document.js';
+import { parsePipelineText, readPipelineFile, type PipelineDocument, type YamlPath } from './document.js';
 import { FlowError, suggest, type SourceLocation } from './errors.js';
 import { parseOverride, resolveReferences, type ParamOverride, type Scope } from './params.js';
 import { createAjv, firstAjvError } from './ajv.js';
@@ -62,6 +62,10 @@ export interface LoadOptions {
   allowPlugins?: boolean;
   seed?: number;
   registry?: NodeRegistry;
+  /** The pipeline's text, when it is not on disk: `file` still names it and places its relative paths. */
+  text?: string;
+  /** False: a pipeline that names plugins is refused before any plugin code loads (default true). */
+  allowPlugins?: boolean;
 }
 
 interface Draft {
@@ -93,7 +97,8 @@ function paramValidator(def: AnyNodeDefinition): ValidateFunction {
 }
 
 export async function loadPlan(file: string, opts: LoadOptions = {}): Promise<Plan> {
-  const doc = await readPipelineFile(file);
+  const doc =
+    opts.text === undefined ? await readPipelineFile(file) : parsePipelineText(opts.text, path.resolve(file));
   const registry = (opts.registry ?? (await builtinRegistry())).clone();
   await loadPlugins(doc, registry, opts.allowPlugins ?? true);
 

@@ -50,6 +50,7 @@ export default defineNode<{ samples: number; guidance: number }>({
     const latent = await sampleVipaintPosterior(prior, posterior, params.samples, new Rng(ctx.seed), {
       signal: ctx.signal,
       onCalls: (kind, n = 1) => ctx.countCalls(kind, n),
+      preview: ctx.preview,
     });
     return { latent };
   },

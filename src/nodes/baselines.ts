@@ -82,6 +82,7 @@ function baselineNode<O extends object>(
         signal: ctx.signal,
         onCalls,
         onProgress: (p) => ctx.progress({ step: p.step, total: p.total, message: p.phase }),
+        preview: ctx.preview,
       });
       return { image: image as tf.Tensor4D };
     },

@@ -7,6 +7,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { callerModule } from '../util/caller-module.js';
+import type { PreviewSink } from '../io/preview.js';
 
 /** The kinds of value that travel along edges. An edge is legal only between equal types (or `any`). */
 export const PORT_TYPES = [
@@ -71,6 +72,8 @@ export interface NodeContext {
   /** Aborted on Ctrl-C or when another node fails: long loops must check it. */
   readonly signal: AbortSignal;
   progress(p: Progress): void;
+  /** Set when the run asked for live previews: hand it to the solver (io/preview.ts). */
+  readonly preview?: PreviewSink;
   log(message: string): void;
   /** Ask the runtime to write a file into the output folder when the run succeeds. */
   writeFile(file: OutputFile): void;

@@ -83,6 +83,7 @@ export default defineNode<DpsRefineParams>({
       perceptual: perceptualOption(inputs, params, op, ctx.nodeId),
       signal: ctx.signal,
       onCalls,
+      preview: ctx.preview,
       onProgress: (p) => ctx.progress({ step: p.step, total: p.total, values: { loss: p.loss, t: p.t } }),
     });
     return { image };

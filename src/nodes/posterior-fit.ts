@@ -139,6 +139,7 @@ export default defineNode<PosteriorFitParams>({
         learningRates: { mu: params.lrMu, gamma: params.lrGamma, logTau2: params.lrLogTau2 },
         signal: ctx.signal,
         onCalls,
+        preview: ctx.preview,
         onProgress: (p) =>
           ctx.progress({
             step: p.iteration,

@@ -10,6 +10,7 @@ import { expectModel } from './model-inputs.js';
 import { Rng } from '../util/random.js';
 import { sampleDdimAsync, sampleEdmAsync } from '../sampling/sample.js';
 import { clipImage } from '../util/clip-image.js';
+import { emitPreview } from '../io/preview.js';
 
 export interface SampleParams {
   sampler: 'auto' | 'ddim' | 'heun' | 'euler';
@@ -90,6 +91,7 @@ export default defineNode<SampleParams>({
       ? params.classes.flatMap((c) => new Array<number>(params.samples).fill(c))
       : new Array<number>(params.samples).fill(-1);
     const rng = new Rng(ctx.seed);
+    const prior = model.prior();
     const chunks: tf.Tensor4D[] = [];
     const total = labels.length;
     try {
@@ -102,12 +104,14 @@ export default defineNode<SampleParams>({
           guidanceScale: params.classes && params.guidance !== 1 ? params.guidance : undefined,
           signal: ctx.signal,
           onNetworkCall: () => ctx.countCalls('forward'),
-          onStep: (info: { step: number; total: number }) =>
+          onStep: (info: { step: number; total: number; x0: tf.Tensor4D }) => {
             ctx.progress({
               step: info.step,
               total: info.total,
               message: `samples ${start + 1}-${start + chunk.length} of ${total}`,
-            }),
+            });
+            emitPreview(ctx.preview, info.step, info.total, () => prior.decode(info.x0));
+          },
         };
         const z =
           sampler === 'ddim'
@@ -117,7 +121,7 @@ export default defineNode<SampleParams>({
       }
       const latent = chunks.length === 1 ? (chunks[0] as tf.Tensor4D) : (tf.concat(chunks, 0) as tf.Tensor4D);
       if (chunks.length > 1) tf.dispose(chunks);
-      const image = tf.tidy(() => clipImage(model.prior().decode(latent)));
+      const image = tf.tidy(() => clipImage(prior.decode(latent)));
       return { image, latent, labels };
     } catch (e) {
       tf.dispose(chunks);

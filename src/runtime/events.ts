@@ -1,3 +1,5 @@
+import type { PreviewImage } from '../io/preview.js';
+
 /** What a run reports while it goes: the CLI renders these as progress bars or JSON lines. */
 export type FlowEvent =
   | {
@@ -19,6 +21,8 @@ export type FlowEvent =
       message?: string;
       values?: Record<string, number>;
     }
+  /** A solver's current decoded prediction (only with the run option `previewEvery`). */
+  | ({ type: 'preview'; node: string; item?: string } & PreviewImage)
   | { type: 'node-done'; node: string; item?: string; cached: boolean; ms: number }
   | { type: 'log'; node: string; item?: string; message: string }
   | { type: 'warning'; node?: string; message: string }

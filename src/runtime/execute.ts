@@ -42,6 +42,7 @@ import { flowVersion, runSummaryBase } from './summary.js';
 import { stampOutputFile } from './provenance.js';
 import { summariseMetrics } from './metric-summary.js';
 import { metricSummaryCsv, metricsCsv } from './metric-csv.js';
+import type { PreviewSink } from '../io/preview.js';
 
 export interface RunOptions {
   /** Output folder; without it files are returned in the result instead of written. */
@@ -54,6 +55,8 @@ export interface RunOptions {
   maxItemsInFlight?: number;
   /** Items one node processes at once (default 1). */
   concurrency?: number;
+  /** Solvers emit a `preview` event (decoded prediction) every this many steps; off by default. */
+  previewEvery?: number;
 }
 
 export interface RunResult {
@@ -108,6 +111,9 @@ async function execute(
 ): Promise<RunResult> {
   const started = Date.now();
   const signal = controller.signal;
+  const every = opts.previewEvery;
+  if (every !== undefined && !(Number.isInteger(every) && every >= 0))
+    throw new FlowError(`previewEvery must be a non-negative integer, got ${every}`);
   const cache = opts.cache === undefined ? new StageCache() : opts.cache;
   const writer = opts.outDir ? new OutputWriter(opts.outDir, plan.name) : undefined;
   const memoryFiles: OutputFile[] = [];
@@ -288,6 +294,9 @@ async function execute(
         lastProgress = p;
         emit({ type: 'progress', node: n.id, item: item?.key, ...p });
       },
+      preview: previewSink(opts.previewEvery, (image) =>
+        emit({ type: 'preview', node: n.id, item: item?.key, ...image }),
+      ),
       log: (message) => emit({ type: 'log', node: n.id, item: item?.key, message }),
       writeFile: (f) => files.push(f),
       countCalls: (kind, count = 1) => {
@@ -544,6 +553,11 @@ async function execute(
   } finally {
     for (const h of [...live]) h.dispose();
   }
+}
+
+/** The sink handed to nodes: none when previews are off (`previewEvery` unset or 0). */
+function previewSink(every: number | undefined, emit: PreviewSink['emit']): PreviewSink | undefined {
+  return every ? { every, emit } : undefined;
 }
 
 function baseContext(

@@ -28,6 +28,7 @@ import {
   type SolverContext,
   startNoise,
 } from './common.js';
+import { emitPreview } from '../../io/preview.js';
 import { Replacement } from './replacement.js';
 import { timeGrid } from './schedule-grid.js';
 
@@ -81,6 +82,7 @@ export async function blended(
           noise,
         }) as tf.Tensor4D;
         noise?.dispose();
+        emitPreview(ctx.preview, i + 1, times.length, () => prior.decode(pred.x0));
         pred.eps.dispose();
         pred.x0.dispose();
         state.set('z', next);

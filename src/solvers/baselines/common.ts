@@ -20,6 +20,7 @@ import type { NoiseSchedule } from '../../schedules/types.js';
 import { l2Residual, observedResidual, sumPerSample } from '../likelihood.js';
 import type { CallReporter, DiffusionPrior } from '../prior.js';
 import { clipImage } from '../../util/clip-image.js';
+import type { PreviewSink } from '../../io/preview.js';
 
 export interface SolverProgress {
   /** Steps done so far (1-based after the first step) and the total for this run. */
@@ -34,6 +35,8 @@ export interface SolverContext {
   signal?: AbortSignal;
   onProgress?: (p: SolverProgress) => void;
   onCalls?: CallReporter;
+  /** Previews: the decoded x_hat of a step (the current estimate for optimisation methods). */
+  preview?: PreviewSink;
 }
 
 export interface CommonSolverOptions {

@@ -48,6 +48,7 @@ import {
   type SolverContext,
   startNoise,
 } from './common.js';
+import { emitPreview } from '../../io/preview.js';
 import { gridLevel, jumpSchedule, timeGrid } from './schedule-grid.js';
 
 export interface CopaintOptions extends CommonSolverOptions {
@@ -226,6 +227,7 @@ export async function copaint(
               eta: 0,
             }) as tf.Tensor4D,
         );
+        emitPreview(ctx.preview, k, seq.length - 1, () => prior.decode(clipX0(pred.x0)));
         pred.eps.dispose();
         pred.x0.dispose();
         state.set('z', next);

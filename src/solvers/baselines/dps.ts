@@ -47,6 +47,7 @@ import {
   startNoise,
 } from './common.js';
 import { timeGrid } from './schedule-grid.js';
+import { emitPreview } from '../../io/preview.js';
 
 export interface DpsOptions extends CommonSolverOptions {
   /** Number of reverse steps (network calls). Default: 1000 pixel, 500 latent. */
@@ -156,6 +157,7 @@ export async function runGuidedSampler(
         return tf.sub(prev, tf.mul(g.grad, cfg.scale)) as tf.Tensor4D;
       });
       noise?.dispose();
+      emitPreview(ctx.preview, i + 1, times.length, () => prior.decode(g.x0));
       g.grad.dispose();
       g.x0.dispose();
       g.eps.dispose();

@@ -43,6 +43,7 @@ import {
   type CommonSolverOptions,
   type SolverContext,
 } from './common.js';
+import { emitPreview } from '../../io/preview.js';
 import { timeGrid } from './schedule-grid.js';
 
 export interface RedDiffOptions extends CommonSolverOptions {
@@ -142,6 +143,7 @@ export async function redDiff(
         const next = adam.step(mu, grad, lr);
         grad.dispose();
         state.set('mu', next);
+        emitPreview(ctx.preview, k + 1, steps, () => prior.decode(next));
         ctx.onProgress?.({ step: k + 1, total: steps, phase: 'optimise' });
         await yieldToLoop();
       }

@@ -33,6 +33,7 @@ import {
   type SolverContext,
   startNoise,
 } from './common.js';
+import { emitPreview } from '../../io/preview.js';
 import { Replacement } from './replacement.js';
 import { gridLevel, jumpSchedule, timeGrid } from './schedule-grid.js';
 
@@ -92,6 +93,7 @@ export async function repaint(
             return ancestralStep(schedule, { zt: z, x0, t, s: lb, noise }) as tf.Tensor4D;
           });
           noise?.dispose();
+          emitPreview(ctx.preview, k, total, () => prior.decode(pred.x0));
           pred.eps.dispose();
           pred.x0.dispose();
           state.set('z', next);

@@ -48,6 +48,7 @@ import {
   type CommonSolverOptions,
   type SolverContext,
 } from './common.js';
+import { emitPreview } from '../../io/preview.js';
 import { guidedGradient } from './dps.js';
 import { timeGrid } from './schedule-grid.js';
 
@@ -222,6 +223,7 @@ export async function resample(
           tf.tidy(() => tf.sub(prev, tf.mul(g.grad, o.dpsScale * abar(t))) as tf.Tensor4D),
         );
         prev.dispose();
+        emitPreview(ctx.preview, i + 1, steps, () => prior.decode(g.x0));
         g.grad.dispose();
         g.x0.dispose();
         g.eps.dispose();
@@ -229,6 +231,7 @@ export async function resample(
         ctx.onCalls?.('forward', 1);
         const p = denoise(prior.denoiser, z, t);
         state.set('z', ddim(z, p.eps, p.x0, t, s));
+        emitPreview(ctx.preview, i + 1, steps, () => prior.decode(p.x0));
         p.eps.dispose();
         p.x0.dispose();
       }

@@ -24,6 +24,7 @@ import type { Rng } from '../../util/random.js';
 import { laplaceNll, withPerceptual, type ImageLoss, type PerceptualOption } from '../likelihood.js';
 import type { CallCounts, CallReporter, DiffusionPrior } from '../prior.js';
 import { GroupAdam } from './adam.js';
+import { emitPreview, previewDue, type PreviewSink } from '../../io/preview.js';
 import { resolveVipaintConfig, type VipaintConfig } from './config.js';
 import { initVipaintParams, type VipaintInitOptions } from './init.js';
 import type { KlVariant } from './kl.js';
@@ -76,6 +77,8 @@ export interface FitVipaintOptions {
   signal?: AbortSignal;
   onProgress?: (p: FitProgress) => void;
   onCalls?: CallReporter;
+  /** Previews: the decoded one-step predictions of the iteration's Monte-Carlo batch. */
+  preview?: PreviewSink;
 }
 
 export interface VipaintFit {
@@ -152,6 +155,10 @@ export async function fitVipaintPosterior(
         prior: drawPrior(grid, shape, options.rng),
       };
       let parts: tf.Tensor1D[] = [];
+      let shown: tf.Tensor4D | undefined;
+      const keepImages = previewDue(options.preview, it, iterations)
+        ? (x: tf.Tensor4D) => void (shown = tf.keep(x))
+        : undefined;
       let result: { value: tf.Scalar; grads: tf.NamedTensorMap } | undefined;
       try {
         result = tf.variableGrads(() => {
@@ -161,6 +168,7 @@ export async function fitVipaintPosterior(
             klVariant: options.klVariant,
             topEntropy: options.topEntropy,
             signal: options.signal,
+            onImages: keepImages,
           });
           parts = [o.total, o.likelihood, o.kl, o.prior].map((p) => tf.keep(tf.mean(p))) as tf.Tensor1D[];
           return tf.mean(o.total) as tf.Scalar;
@@ -195,7 +203,9 @@ export async function fitVipaintPosterior(
         curve.kl.push(kl);
         curve.prior.push(pri);
         options.onProgress?.({ iteration: it, iterations, total, likelihood: lik, kl, prior: pri, lrScale });
+        emitPreview(options.preview, it, iterations, () => shown as tf.Tensor4D);
       } finally {
+        shown?.dispose();
         parts.forEach((p) => p.dispose());
         if (result) {
           result.value.dispose();

@@ -52,6 +52,8 @@ export interface ObjectiveOptions {
   /** Add the top level's negative entropy to the prior part (default true, see above). */
   topEntropy?: boolean;
   signal?: AbortSignal;
+  /** Sees the decoded one-step predictions D(x_hat(z_{T_s})) (disposed after: tf.keep to hold them). */
+  onImages?: (images: tf.Tensor4D) => void;
 }
 
 export interface ObjectiveParts {
@@ -89,6 +91,7 @@ export function vipaintObjective(
     options.signal?.throwIfAborted();
     const x0 = denoiser.predictX0(walk.zTs, ts);
     const images = prior.decode(x0);
+    options.onImages?.(images);
     const likelihood = options.likelihood(images);
     const b = zTe.shape[0];
     if (likelihood.shape.length !== 1 || likelihood.shape[0] !== b) {

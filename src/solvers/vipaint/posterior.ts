@@ -123,6 +123,8 @@ export interface LevelInfo {
   /** Mean zbar_i and std of the prior step p_theta(z_{s(i)} | z_{s(i+1)}). */
   zbar: tf.Tensor4D;
   priorStd: number;
+  /** The network's prediction x_hat(z_{s(i-1)}) this transition used (for previews). */
+  x0: tf.Tensor4D;
 }
 
 export interface WalkOptions {
@@ -170,7 +172,7 @@ export function walkHierarchy(
         const g = gammaOf(params, config, i);
         const qMean = tf.add(tf.mul(g, zbar), tf.mul(tf.sub(1, g), anchor)) as tf.Tensor4D;
         const logTau = tf.mul(levelSlice(params.logTau2, i), 0.5);
-        const extra = options.onLevel?.({ index: i, t: s, qMean, logTau, zbar, priorStd: step.std });
+        const extra = options.onLevel?.({ index: i, t: s, qMean, logTau, zbar, priorStd: step.std, x0 });
         const eps = noise[i - 1];
         if (!eps) throw new Error(`vipaint: no noise for transition ${i}`);
         const next = tf.add(qMean, tf.mul(tf.exp(logTau), eps)) as tf.Tensor4D;

@@ -31,6 +31,7 @@ import { l2Residual, withPerceptual, type ImageLoss, type PerceptualOption } fro
 import type { CallReporter, DiffusionPrior } from '../prior.js';
 import type { PriorStepRule } from './config.js';
 import { refineTimes } from './times.js';
+import { emitPreview, type PreviewSink } from '../../io/preview.js';
 import { checkFinite, checkProblem } from './validate.js';
 import { clipImage } from '../../util/clip-image.js';
 
@@ -58,6 +59,8 @@ export interface RefineOptions {
   signal?: AbortSignal;
   onProgress?: (p: RefineProgress) => void;
   onCalls?: CallReporter;
+  /** Previews: the decoded x_hat(z_t, t) of the step. */
+  preview?: PreviewSink;
 }
 
 export async function refineWithLikelihood(
@@ -112,6 +115,7 @@ export async function refineWithLikelihood(
         });
         z.dispose();
         z = next;
+        emitPreview(options.preview, i + 1, times.length, () => prior.decode(x0 as tf.Tensor4D));
       } finally {
         grad.dispose();
         (x0 as tf.Tensor4D | undefined)?.dispose();

@@ -17,10 +17,13 @@ import {
   type VipaintParams,
 } from './posterior.js';
 import { checkFinite } from './validate.js';
+import { emitPreview, type PreviewSink } from '../../io/preview.js';
 
 export interface SampleVipaintOptions {
   signal?: AbortSignal;
   onCalls?: CallReporter;
+  /** Previews: the decoded x_hat of each transition down the hierarchy. */
+  preview?: PreviewSink;
 }
 
 /** N samples of z_{T_s} [n, ...latentShape] from the fitted posterior (caller owns the result). */
@@ -43,7 +46,11 @@ export async function sampleVipaintPosterior(
   try {
     const zTe = sampleTop(denoiser.schedule, config, params, noise.top);
     try {
-      return walkHierarchy(denoiser, config, params, zTe, noise.steps, { signal: options.signal }).zTs;
+      const levels = config.keypoints.length - 1;
+      return walkHierarchy(denoiser, config, params, zTe, noise.steps, {
+        signal: options.signal,
+        onLevel: (l) => emitPreview(options.preview, l.index, levels, () => prior.decode(l.x0)),
+      }).zTs;
     } finally {
       zTe.dispose();
     }
