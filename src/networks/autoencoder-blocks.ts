@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WeightStore } from './weights.js';
-import { Conv2d, GroupNorm, attention, avgPool2x, checkpointed, silu, upsampleNearest2x } from './layers.js';
+import { Conv2d, GroupNorm, attention, avgPool2x, checkpointed, upsampleNearest2x } from './layers.js';
 
 export interface DDConfig {
   ch: number;
@@ -111,8 +111,8 @@ export class ResnetBlock {
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      let h = this.conv1.apply(silu(this.norm1.apply(x)));
-      h = this.conv2.apply(silu(this.norm2.apply(h)));
+      let h = this.conv1.apply(this.norm1.applySilu(x));
+      h = this.conv2.apply(this.norm2.applySilu(h));
       const skip = this.shortcut ? this.shortcut.apply(x) : x;
       return tf.add(skip, h);
     });
@@ -284,7 +284,7 @@ export class Encoder {
       let h = this.convIn.apply(x);
       for (const level of this.levels) h = runLevel(level, h);
       h = this.mid.apply(h);
-      return this.convOut.apply(silu(this.normOut.apply(h)));
+      return this.convOut.apply(this.normOut.applySilu(h));
     });
   }
 }
@@ -341,7 +341,7 @@ export class Decoder {
       let h = this.mid.apply(this.convIn.apply(z));
       for (let i = this.levels.length - 1; i >= 0; i--) h = runLevel(this.levels[i] as Level, h);
       if (this.givePreEnd) return h;
-      h = this.convOut.apply(silu(this.normOut.apply(h)));
+      h = this.convOut.apply(this.normOut.applySilu(h));
       return this.tanhOut ? tf.tanh(h) : h;
     });
   }

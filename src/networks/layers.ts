@@ -9,6 +9,7 @@
  * from it. Blocks keep no other tensors, so they have nothing of their own to dispose.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedGroupNorm } from '../runtime/kernels/group-norm.js';
 import type { WeightStore } from './weights.js';
 
 /** Explicit padding per spatial side, PyTorch-style: [top, bottom, left, right]. */
@@ -195,10 +196,26 @@ export class GroupNorm {
   }
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
+    this.check(x);
+    return this.fused(x, false) ?? this.withGrad(x);
+  }
+
+  /** silu(apply(x)), in one kernel (and one for its gradient) where the backend has it. */
+  applySilu(x: tf.Tensor4D): tf.Tensor4D {
+    this.check(x);
+    return this.fused(x, true) ?? silu(this.withGrad(x));
+  }
+
+  private check(x: tf.Tensor4D): void {
     if (x.shape[3] !== this.channels) {
       throw new Error(`GroupNorm: expected ${this.channels} channels, got ${x.shape[3]}`);
     }
-    return this.withGrad(x);
+  }
+
+  /** The fused kernel (src/runtime/kernels/group-norm.ts, wasm only), or undefined. */
+  private fused(x: tf.Tensor4D, withSilu: boolean): tf.Tensor4D | undefined {
+    if (!this.gamma || !this.beta) return undefined;
+    return fusedGroupNorm(x, this.gamma, this.beta, this.groups, this.eps, withSilu);
   }
 
   /**

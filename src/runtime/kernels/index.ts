@@ -15,6 +15,7 @@ import {
   makeDepthwiseBackpropFilterKernel,
   makeDepthwiseBackpropInputKernel,
 } from './depthwise-conv2d-backprop.js';
+import { GROUP_NORM, GROUP_NORM_GRAD, registerGroupNormKernels } from './group-norm.js';
 import { makeMaxPoolGradKernel } from './max-pool-grad.js';
 import { makeReverseKernel } from './reverse.js';
 import { makeSliceKernel } from './slice.js';
@@ -61,6 +62,8 @@ export const WASM_KERNEL_NAMES: readonly string[] = [
   'Slice',
   'Reverse',
   'Unpack',
+  GROUP_NORM,
+  GROUP_NORM_GRAD,
 ];
 
 /**
@@ -83,6 +86,8 @@ export function registerWasmKernels(): void {
   replace('Reverse', makeReverseKernel);
   // The stock Unpack calls the stock Slice directly, one full input copy per item (see unpack.ts).
   replace('Unpack', makeUnpackKernel);
+  // New kernels (no stock counterpart): GroupNorm (+ SiLU) forward and backward in one launch each.
+  registerGroupNormKernels(BACKEND);
   registered = true;
 }
 
