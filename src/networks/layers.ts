@@ -9,6 +9,7 @@
  * from it. Blocks keep no other tensors, so they have nothing of their own to dispose.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedAttention } from '../runtime/kernels/attention.js';
 import { fusedGroupNorm } from '../runtime/kernels/group-norm.js';
 import type { WeightStore } from './weights.js';
 
@@ -366,6 +367,17 @@ export function attention<T extends tf.Tensor>(q: T, k: T, v: T, scale?: number)
   return tf.tidy(() => {
     const d = q.shape[q.rank - 1] as number;
     const s = scale ?? 1 / Math.sqrt(d);
+    // One launch forward and one backward where the backend has the fused kernel (wasm).
+    if (q.rank === 3 && k.rank === 3 && v.rank === 3 && v.shape[2] === d) {
+      const fused = fusedAttention(
+        q as tf.Tensor as tf.Tensor3D,
+        k as tf.Tensor as tf.Tensor3D,
+        v as tf.Tensor as tf.Tensor3D,
+        1,
+        s,
+      );
+      if (fused) return fused as unknown as T;
+    }
     const logits = tf.mul(tf.matMul(q, k, false, true), s);
     return tf.matMul(tf.softmax(logits), v) as T;
   });
