@@ -10,7 +10,7 @@ It reads the inputs as one JSON line on stdin ({"z": NHWC floats, "r": NHWC floa
 output shape, "target": NHWC floats of the image shape, "shape": [n, h, w, c], "imageShape":
 [H, W, C]}), answers with the four outputs (NHWC, flattened), then for each line
 {"reps": k} on stdin answers one JSON line of per-call wall and process-CPU milliseconds (median
-of k, no warm-up: the caller interleaves rounds and drops the first). The calls, mirroring the
+of k after one warm-up call, bench/torch_unet.py's measure). The calls, mirroring the
 TypeScript side:
   a: x0(z) = (z - sigma * unet(z, t, label)) / alpha                       (no_grad)
   b: d sum(x0(z) * r) / dz                                                  (forward included)
@@ -21,17 +21,18 @@ Parameters have requires_grad off, so, as with tf.grad, only the input gradient 
 import json
 import os
 import sys
-import time
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "scripts", "fixtures"))
 sys.path.insert(0, os.path.join(HERE, "..", "scripts", "fixtures", "torch_ref"))
 
 from safetensors_io import load_safetensors  # noqa: E402
 from openaimodel_ref import UNetModel  # noqa: E402
 from ldm_autoencoder import AutoencoderKL  # noqa: E402
+from torch_unet import measure  # noqa: E402
 
 
 def sub_state(tensors, prefix):
@@ -95,18 +96,7 @@ def main():
 
     for line in sys.stdin:
         reps = json.loads(line)["reps"]
-        out = {}
-        for k, f in calls.items():
-            walls, cpus = [], []
-            for _ in range(reps):
-                c0, t0 = time.process_time(), time.perf_counter()
-                f()
-                walls.append((time.perf_counter() - t0) * 1000)
-                cpus.append((time.process_time() - c0) * 1000)
-            walls.sort()
-            cpus.sort()
-            out[k] = {"wall": walls[reps // 2], "cpu": cpus[reps // 2]}
-        print(json.dumps(out), flush=True)
+        print(json.dumps({k: measure(f, reps) for k, f in calls.items()}), flush=True)
 
 
 if __name__ == "__main__":

@@ -100,19 +100,23 @@ interface KernelArgs {
   attrs?: tf.NamedAttrMap;
 }
 
-function forwardKernel(args: KernelArgs): tf.TensorInfo {
-  const backend = heapBackend(args.backend, GROUP_NORM);
-  const { groups, eps, silu } = args.attrs as unknown as GroupNormAttrs;
+/** What both kernels start with: the backend, attributes, the output and the statistics of x. */
+function setUp(args: KernelArgs, kernel: string) {
+  const backend = heapBackend(args.backend, kernel);
+  const attrs = args.attrs as unknown as GroupNormAttrs;
   const xInfo = args.inputs['x'] as tf.TensorInfo;
   const out = backend.makeOutput(xInfo.shape, 'float32');
   // Views after makeOutput: growing the heap detaches earlier ones.
-  const x = backend.typedArrayFromHeap(xInfo) as Float32Array;
-  const gamma = backend.typedArrayFromHeap(args.inputs['gamma'] as tf.TensorInfo) as Float32Array;
-  const beta = backend.typedArrayFromHeap(args.inputs['beta'] as tf.TensorInfo) as Float32Array;
-  const u = backend.typedArrayFromHeap(out) as Float32Array;
+  const view = (info: tf.TensorInfo): Float32Array => backend.typedArrayFromHeap(info) as Float32Array;
+  const input = (name: string): Float32Array => view(args.inputs[name] as tf.TensorInfo);
   const [n, h, w, c] = xInfo.shape as [number, number, number, number];
-  const hw = h * w;
-  const { mean, rstd } = statistics(x, xInfo.shape, groups, eps);
+  const { mean, rstd } = statistics(input('x'), xInfo.shape, attrs.groups, attrs.eps);
+  return { backend, attrs, xInfo, out, view, input, n, hw: h * w, c, mean, rstd };
+}
+
+function forwardKernel(args: KernelArgs): tf.TensorInfo {
+  const { backend, attrs, out, view, input, n, hw, c, mean, rstd } = setUp(args, GROUP_NORM);
+  const [x, gamma, beta, u] = [input('x'), input('gamma'), input('beta'), view(out)];
   const a = new Float64Array(c);
   const sh = new Float64Array(c);
   for (let b = 0; b < n; b++) {
@@ -127,29 +131,21 @@ function forwardKernel(args: KernelArgs): tf.TensorInfo {
       for (let ch = 0; ch < c; ch++)
         u[off + ch] = (x[off + ch] as number) * (a[ch] as number) + (sh[ch] as number);
   }
-  if (!silu) return out;
+  if (!attrs.silu) return out;
   const sInfo = sigmoidOf(backend, out);
-  const y = backend.typedArrayFromHeap(out) as Float32Array;
-  const sig = backend.typedArrayFromHeap(sInfo) as Float32Array;
+  const y = view(out);
+  const sig = view(sInfo);
   for (let i = 0; i < y.length; i++) y[i] = (y[i] as number) * (sig[i] as number);
   backend.disposeData(sInfo.dataId);
   return out;
 }
 
 function backwardKernel(args: KernelArgs): tf.TensorInfo {
-  const backend = heapBackend(args.backend, GROUP_NORM_GRAD);
-  const { groups, eps, silu } = args.attrs as unknown as GroupNormAttrs;
-  const xInfo = args.inputs['x'] as tf.TensorInfo;
-  const out = backend.makeOutput(xInfo.shape, 'float32');
-  const x = backend.typedArrayFromHeap(xInfo) as Float32Array;
-  const gamma = backend.typedArrayFromHeap(args.inputs['gamma'] as tf.TensorInfo) as Float32Array;
-  const beta = backend.typedArrayFromHeap(args.inputs['beta'] as tf.TensorInfo) as Float32Array;
-  const dxInit = backend.typedArrayFromHeap(out) as Float32Array;
-  const [n, h, w, c] = xInfo.shape as [number, number, number, number];
-  const hw = h * w;
+  const { backend, attrs, out, view, input, n, hw, c, mean, rstd } = setUp(args, GROUP_NORM_GRAD);
+  const { groups, silu } = attrs;
+  const [x, gamma, beta, dxInit] = [input('x'), input('gamma'), input('beta'), view(out)];
   const cg = c / groups;
   const count = hw * cg;
-  const { mean, rstd } = statistics(x, xInfo.shape, groups, eps);
   // With SiLU: the gradient factor s * (1 + u * (1 - s)), s = sigmoid(u), first written into dx.
   if (silu) {
     for (let b = 0; b < n; b++)
@@ -160,8 +156,8 @@ function backwardKernel(args: KernelArgs): tf.TensorInfo {
           dxInit[off + ch] = xhat * (gamma[ch] as number) + (beta[ch] as number);
         }
     const sInfo = sigmoidOf(backend, out);
-    const u = backend.typedArrayFromHeap(out) as Float32Array;
-    const sig = backend.typedArrayFromHeap(sInfo) as Float32Array;
+    const u = view(out);
+    const sig = view(sInfo);
     for (let i = 0; i < u.length; i++) {
       const sv = sig[i] as number;
       u[i] = sv * (1 + (u[i] as number) * (1 - sv));
@@ -169,10 +165,7 @@ function backwardKernel(args: KernelArgs): tf.TensorInfo {
     backend.disposeData(sInfo.dataId);
   }
   // Views again: the Sigmoid output may have grown the heap.
-  const dx = backend.typedArrayFromHeap(out) as Float32Array;
-  const xv = backend.typedArrayFromHeap(xInfo) as Float32Array;
-  const dyv = backend.typedArrayFromHeap(args.inputs['dy'] as tf.TensorInfo) as Float32Array;
-  const gv = backend.typedArrayFromHeap(args.inputs['gamma'] as tf.TensorInfo) as Float32Array;
+  const [dx, xv, dyv, gv] = [view(out), input('x'), input('dy'), input('gamma')];
   const mc = new Float64Array(c);
   const rc = new Float64Array(c);
   const s1 = new Float64Array(c);
