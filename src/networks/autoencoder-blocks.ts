@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WeightStore } from './weights.js';
-import { Conv2d, GroupNorm, attention, avgPool2x, checkpointed, silu, upsampleNearest2x } from './layers.js';
+import { Conv2d, GroupNorm, attention, avgPool2x, checkpointed, upsampleNearest2x } from './layers.js';
 
 export interface DDConfig {
   ch: number;
@@ -38,10 +38,12 @@ export interface DDConfig {
   attnType?: 'vanilla' | 'none';
   /**
    * Not an official field: recompute each ResnetBlock / AttnBlock / Upsample during backprop
-   * instead of keeping its intermediates (layers.checkpointed). Default true: same values, about
-   * one extra forward per input gradient, and peak memory of one block instead of the network.
+   * instead of keeping its intermediates (layers.checkpointed): same values, one extra forward
+   * per input gradient, peak memory of one block instead of the network. 'auto' (default):
+   * decided per call and block by the size of the block's input, checkpointing only inputs of
+   * more than CHECKPOINT_MIN_BYTES (see there).
    */
-  gradientCheckpointing?: boolean;
+  gradientCheckpointing?: boolean | 'auto';
 }
 
 /** Map the official snake_case `ddconfig` (as parsed from a CompVis YAML) to DDConfig. */
@@ -111,8 +113,8 @@ export class ResnetBlock {
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      let h = this.conv1.apply(silu(this.norm1.apply(x)));
-      h = this.conv2.apply(silu(this.norm2.apply(h)));
+      let h = this.conv1.apply(this.norm1.applySilu(x));
+      h = this.conv2.apply(this.norm2.applySilu(h));
       const skip = this.shortcut ? this.shortcut.apply(x) : x;
       return tf.add(skip, h);
     });
@@ -154,10 +156,25 @@ export class AttnBlock {
 }
 
 type Block = { apply(x: tf.Tensor4D): tf.Tensor4D };
+type Checkpointing = boolean | 'auto';
+
+/**
+ * Under 'auto', blocks whose input is at most this size keep their intermediates for backprop
+ * (no recomputation). A block keeps about 8 maps of its input's size (norm and SiLU inputs, padded
+ * conv inputs, attention maps), and a decoder has ~15 blocks, so this bounds the kept memory near
+ * 0.5 GiB of the 4 GiB wasm heap. The embedded fashion-ldm decoder at batch 4 has block inputs of
+ * at most 0.5 MiB (4x32x32x32 floats): it never recomputes (its recomputation was 18 % of a
+ * VIPaint step). An SD-size decoder (128-512 channels at 64-512 pixels) checkpoints its large
+ * levels, as before.
+ */
+export const CHECKPOINT_MIN_BYTES = 4 * 2 ** 20;
 
 /** The block itself, or a wrapper that recomputes it during backprop (see DDConfig.gradientCheckpointing). */
-function maybeCheckpointed(block: Block, on: boolean): Block {
-  return on ? { apply: checkpointed((x) => block.apply(x)) } : block;
+function maybeCheckpointed(block: Block, mode: Checkpointing): Block {
+  if (mode === false) return block;
+  const recomputed = checkpointed((x) => block.apply(x));
+  if (mode === true) return { apply: recomputed };
+  return { apply: (x) => (4 * x.size > CHECKPOINT_MIN_BYTES ? recomputed(x) : block.apply(x)) };
 }
 
 function makeAttn(
@@ -165,7 +182,7 @@ function makeAttn(
   prefix: string,
   channels: number,
   type: 'vanilla' | 'none',
-  ckpt: boolean,
+  ckpt: Checkpointing,
 ): Block {
   return type === 'none'
     ? { apply: (x) => x }
@@ -217,7 +234,7 @@ class Mid {
     prefix: string,
     channels: number,
     attnType: 'vanilla' | 'none',
-    ckpt: boolean,
+    ckpt: Checkpointing,
   ) {
     this.block1 = maybeCheckpointed(new ResnetBlock(store, `${prefix}.block_1`, channels, channels), ckpt);
     this.attn1 = makeAttn(store, `${prefix}.attn_1`, channels, attnType, ckpt);
@@ -250,7 +267,7 @@ export class Encoder {
     const { ch, chMult, numResBlocks } = cfg;
     const attnType = cfg.attnType ?? 'vanilla';
     const withConv = cfg.resampWithConv ?? true;
-    const ckpt = cfg.gradientCheckpointing ?? true;
+    const ckpt = cfg.gradientCheckpointing ?? 'auto';
     this.convIn = new Conv2d(store, `${prefix}.conv_in`, cfg.inChannels, ch, 3, { padding: 1 });
     let res = cfg.resolution;
     const inMult = [1, ...chMult];
@@ -284,7 +301,7 @@ export class Encoder {
       let h = this.convIn.apply(x);
       for (const level of this.levels) h = runLevel(level, h);
       h = this.mid.apply(h);
-      return this.convOut.apply(silu(this.normOut.apply(h)));
+      return this.convOut.apply(this.normOut.applySilu(h));
     });
   }
 }
@@ -304,7 +321,7 @@ export class Decoder {
     const { ch, chMult, numResBlocks } = cfg;
     const attnType = cfg.attnType ?? 'vanilla';
     const withConv = cfg.resampWithConv ?? true;
-    const ckpt = cfg.gradientCheckpointing ?? true;
+    const ckpt = cfg.gradientCheckpointing ?? 'auto';
     const nLevels = chMult.length;
     let blockIn = ch * (chMult[nLevels - 1] as number);
     let res = Math.floor(cfg.resolution / 2 ** (nLevels - 1));
@@ -341,7 +358,7 @@ export class Decoder {
       let h = this.mid.apply(this.convIn.apply(z));
       for (let i = this.levels.length - 1; i >= 0; i--) h = runLevel(this.levels[i] as Level, h);
       if (this.givePreEnd) return h;
-      h = this.convOut.apply(silu(this.normOut.apply(h)));
+      h = this.convOut.apply(this.normOut.applySilu(h));
       return this.tanhOut ? tf.tanh(h) : h;
     });
   }

@@ -9,6 +9,8 @@
  * from it. Blocks keep no other tensors, so they have nothing of their own to dispose.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedAttention } from '../runtime/kernels/attention.js';
+import { fusedGroupNorm } from '../runtime/kernels/group-norm.js';
 import type { WeightStore } from './weights.js';
 
 /** Explicit padding per spatial side, PyTorch-style: [top, bottom, left, right]. */
@@ -24,8 +26,8 @@ export interface Conv2dOptions {
 }
 
 /**
- * torch.nn.Conv2d (groups = 1, dilation = 1). Padding is applied with tf.pad and the convolution
- * runs 'valid', because tfjs 'same' pads stride-2 convolutions (0, 1) where PyTorch pads (1, 1).
+ * torch.nn.Conv2d (groups = 1, dilation = 1). Padding is passed as explicit amounts, because
+ * tfjs 'same' pads stride-2 convolutions (0, 1) where PyTorch pads (1, 1).
  *
  * Gradients: parameters are treated as constants (inference-only networks). For stride 1, the
  * input gradient is a forward convolution of the output gradient with the spatially flipped,
@@ -85,8 +87,7 @@ export class Conv2d {
   private forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const [t, b, l, r] = this.pad;
-      const padded = t || b || l || r ? padHW(x, t, b, l, r) : x;
-      const y = tf.conv2d(padded, this.filter, this.stride, 'valid');
+      const y = tf.conv2d(x, this.filter, this.stride, explicitPad(t, b, l, r));
       return this.bias ? tf.add(y, this.bias) : y;
     });
   }
@@ -106,10 +107,30 @@ export class Conv2d {
       const d = this.stride > 1 ? dilate(dy, this.stride) : dy;
       const [, hd, wd] = d.shape;
       const [pt, , pl] = this.pad;
-      const padded = padHW(d, k - 1 - pt, h - hd + pt, k - 1 - pl, w - wd + pl);
-      return tf.conv2d(padded, flipped, 1, 'valid');
+      const [top, bottom, left, right] = [k - 1 - pt, h - hd + pt, k - 1 - pl, w - wd + pl];
+      if (bottom < 0 || right < 0) return tf.conv2d(padHW(d, top, bottom, left, right), flipped, 1, 'valid');
+      return tf.conv2d(d, flipped, 1, explicitPad(top, bottom, left, right));
     });
   }
+}
+
+/**
+ * Zero padding of the spatial axes as the convolution's own explicit padding: the kernel pads
+ * while it reads (XNNPACK on wasm), one launch and one copy less than tf.pad + 'valid'.
+ */
+function explicitPad(
+  top: number,
+  bottom: number,
+  left: number,
+  right: number,
+): tf.backend_util.ExplicitPadding | 'valid' {
+  if (!(top || bottom || left || right)) return 'valid';
+  return [
+    [0, 0],
+    [top, bottom],
+    [left, right],
+    [0, 0],
+  ];
 }
 
 /** Zero-pad (or crop, for negative amounts) the two spatial axes of an NHWC tensor. */
@@ -195,10 +216,26 @@ export class GroupNorm {
   }
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
+    this.check(x);
+    return this.fused(x, false) ?? this.withGrad(x);
+  }
+
+  /** silu(apply(x)), in one kernel (and one for its gradient) where the backend has it. */
+  applySilu(x: tf.Tensor4D): tf.Tensor4D {
+    this.check(x);
+    return this.fused(x, true) ?? silu(this.withGrad(x));
+  }
+
+  private check(x: tf.Tensor4D): void {
     if (x.shape[3] !== this.channels) {
       throw new Error(`GroupNorm: expected ${this.channels} channels, got ${x.shape[3]}`);
     }
-    return this.withGrad(x);
+  }
+
+  /** The fused kernel (src/runtime/kernels/group-norm.ts, wasm only), or undefined. */
+  private fused(x: tf.Tensor4D, withSilu: boolean): tf.Tensor4D | undefined {
+    if (!this.gamma || !this.beta) return undefined;
+    return fusedGroupNorm(x, this.gamma, this.beta, this.groups, this.eps, withSilu);
   }
 
   /**
@@ -349,6 +386,17 @@ export function attention<T extends tf.Tensor>(q: T, k: T, v: T, scale?: number)
   return tf.tidy(() => {
     const d = q.shape[q.rank - 1] as number;
     const s = scale ?? 1 / Math.sqrt(d);
+    // One launch forward and one backward where the backend has the fused kernel (wasm).
+    if (q.rank === 3 && k.rank === 3 && v.rank === 3 && v.shape[2] === d) {
+      const fused = fusedAttention(
+        q as tf.Tensor as tf.Tensor3D,
+        k as tf.Tensor as tf.Tensor3D,
+        v as tf.Tensor as tf.Tensor3D,
+        1,
+        s,
+      );
+      if (fused) return fused as unknown as T;
+    }
     const logits = tf.mul(tf.matMul(q, k, false, true), s);
     return tf.matMul(tf.softmax(logits), v) as T;
   });

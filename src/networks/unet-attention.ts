@@ -10,6 +10,7 @@
  * channels all read head * ch + c, so no strided split happens per call.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedAttention, hasFusedAttention } from '../runtime/kernels/attention.js';
 import type { WeightStore } from './weights.js';
 
 /**
@@ -158,6 +159,18 @@ export class QkvSelfAttention {
       const [n, h, w, c] = x.shape;
       const tokens = h * w;
       const flat = tf.reshape(x, [n * tokens, c]) as tf.Tensor2D;
+      if (hasFusedAttention()) {
+        const seq = (t: tf.Tensor2D) => tf.reshape(t, [n, tokens, c]) as tf.Tensor3D;
+        const scale = 1 / Math.sqrt(this.ch);
+        const fused = fusedAttention(
+          seq(this.q.apply(flat)),
+          seq(this.k.apply(flat)),
+          seq(this.v.apply(flat)),
+          this.heads,
+          scale,
+        );
+        if (fused) return tf.reshape(fused, [n, h, w, c]) as tf.Tensor4D;
+      }
       const split = (t: tf.Tensor2D) => tf.reshape(t, [n, tokens, this.heads, this.ch]);
       // [n*heads] items of q [T, ch], k^T [ch, T], v [T, ch]; unstacking axis 0 copies contiguous blocks.
       const qs = tf.unstack(

@@ -82,7 +82,7 @@ export class OpenAIResBlock implements EmbeddedLayer {
     return tf.tidy(() => {
       // With up/down the resampling sits between the activation and the first convolution, and
       // the skip path is resampled too.
-      let h = resample(silu(this.inNorm.apply(x)), this.resample);
+      let h = resample(this.inNorm.applySilu(x), this.resample);
       const xs = resample(x, this.resample);
       h = this.inConv.apply(h);
       const e = this.embProj.apply(silu(emb));
@@ -92,7 +92,7 @@ export class OpenAIResBlock implements EmbeddedLayer {
         h = tf.add(tf.mul(this.outNorm.apply(h), tf.add(scale, 1)), shift);
         h = this.outConv.apply(silu(h));
       } else {
-        h = this.outConv.apply(silu(this.outNorm.apply(tf.add(h, e4))));
+        h = this.outConv.apply(this.outNorm.applySilu(tf.add(h, e4)));
       }
       return tf.add(this.skip ? this.skip.apply(xs) : xs, h);
     });
@@ -277,7 +277,7 @@ export class EDMUNetBlock implements EmbeddedLayer {
 
   apply(x: tf.Tensor4D, emb: tf.Tensor2D): tf.Tensor4D {
     return tf.tidy(() => {
-      let h = this.conv0.apply(silu(this.norm0.apply(x)));
+      let h = this.conv0.apply(this.norm0.applySilu(x));
       const p = this.affine.apply(emb);
       const p4 = tf.reshape(p, [p.shape[0], 1, 1, p.shape[1]]) as tf.Tensor4D;
       const [scale, shift] = tf.split(p4, 2, 3) as [tf.Tensor4D, tf.Tensor4D];

@@ -240,7 +240,7 @@ export class DhariwalUNet {
         if (s.concatSkip) h = tf.concat([h, skips.pop() as tf.Tensor4D], 3);
         h = s.block.apply(h, emb);
       }
-      return this.outConv.apply(silu(this.outNorm.apply(h)));
+      return this.outConv.apply(this.outNorm.applySilu(h));
     });
   }
 

@@ -323,7 +323,7 @@ export class OpenAIUNet {
         // torch.cat([h, skip], dim=1): the skip's channels come after h's.
         h = run(block, tf.concat([h, skips.pop() as tf.Tensor4D], 3));
       }
-      return this.outConv.apply(silu(this.outNorm.apply(h)));
+      return this.outConv.apply(this.outNorm.applySilu(h));
     });
   }
 

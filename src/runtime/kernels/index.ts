@@ -15,6 +15,9 @@ import {
   makeDepthwiseBackpropFilterKernel,
   makeDepthwiseBackpropInputKernel,
 } from './depthwise-conv2d-backprop.js';
+import { ATTENTION, ATTENTION_GRAD, registerAttentionKernels } from './attention.js';
+import { makeIdentityKernel } from './identity.js';
+import { GROUP_NORM, GROUP_NORM_GRAD, registerGroupNormKernels } from './group-norm.js';
 import { makeMaxPoolGradKernel } from './max-pool-grad.js';
 import { makeReverseKernel } from './reverse.js';
 import { makeSliceKernel } from './slice.js';
@@ -61,6 +64,11 @@ export const WASM_KERNEL_NAMES: readonly string[] = [
   'Slice',
   'Reverse',
   'Unpack',
+  'Identity',
+  GROUP_NORM,
+  GROUP_NORM_GRAD,
+  ATTENTION,
+  ATTENTION_GRAD,
 ];
 
 /**
@@ -83,6 +91,12 @@ export function registerWasmKernels(): void {
   replace('Reverse', makeReverseKernel);
   // The stock Unpack calls the stock Slice directly, one full input copy per item (see unpack.ts).
   replace('Unpack', makeUnpackKernel);
+  // Not a gradient kernel either: tfjs clones every tensor saved for a gradient (see identity.ts).
+  replace('Identity', makeIdentityKernel);
+  // New kernels (no stock counterpart): GroupNorm (+ SiLU) forward and backward in one launch each.
+  registerGroupNormKernels(BACKEND);
+  // Softmax attention per (sample, head), forward and backward in one launch each.
+  registerAttentionKernels(BACKEND);
   registered = true;
 }
 
