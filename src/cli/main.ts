@@ -21,7 +21,8 @@ import { runPull, type PullCommandOptions } from './pull-command.js';
 import { dotToSvg } from '../report/graph-svg.js';
 import { readRunFolder } from '../report/run-folder.js';
 import { renderRunReport } from '../report/run-report.js';
-import { writeFileAtomic } from '../runtime/cache.js';
+import { writeNewFile } from '../io/write-new-file.js';
+import { outputFolderOwns, recordOutputFile } from '../runtime/output-marker.js';
 
 const DEFAULT_CACHE = process.env.FLOW_CACHE_DIR ?? '.flow-cache';
 const DEFAULT_CACHE_MAX = parseSize(process.env.FLOW_CACHE_MAX ?? '10G');
@@ -186,7 +187,7 @@ export async function main(argv: string[]): Promise<number> {
             : o.format === 'dot'
               ? toDot(plan.nodes, plan.graph)
               : await dotToSvg(toDot(plan.nodes, plan.graph));
-        if (o.out) await writeFileAtomic(path.resolve(o.out), Buffer.from(text));
+        if (o.out) await writeNewFile(path.resolve(o.out), text);
         else process.stdout.write(text);
       },
     );
@@ -200,7 +201,9 @@ export async function main(argv: string[]): Promise<number> {
       const run = await readRunFolder(runDir);
       const html = await renderRunReport(run.summary, run.files);
       const out = path.resolve(o.out ?? path.join(run.dir, 'report.html'));
-      await writeFileAtomic(out, Buffer.from(html));
+      // Never replaces a file flow did not write; a report inside the run folder joins its marker.
+      await writeNewFile(out, html, await outputFolderOwns(run.dir, out));
+      await recordOutputFile(run.dir, out);
       process.stdout.write(`wrote ${out} (${(html.length / 1024).toFixed(0)} KiB)\n`);
     });
 

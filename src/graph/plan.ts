@@ -64,8 +64,6 @@ export interface LoadOptions {
   registry?: NodeRegistry;
   /** The pipeline's text, when it is not on disk: `file` still names it and places its relative paths. */
   text?: string;
-  /** False: a pipeline that names plugins is refused before any plugin code loads (default true). */
-  allowPlugins?: boolean;
 }
 
 interface Draft {

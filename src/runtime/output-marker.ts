@@ -3,7 +3,7 @@
  * the files it wrote; a later run replaces a folder only if it carries the marker and holds
  * nothing else, and removes exactly the listed files. Any other non-empty folder is refused.
  */
-import { lstat, readFile, readdir, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { lstat, readFile, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { FlowError } from '../graph/errors.js';
@@ -123,4 +123,29 @@ export async function removeStaleStaging(target: string): Promise<string[]> {
     removed.push(dir);
   }
   return removed;
+}
+
+/** Whether the marker of flow's output folder `dir` lists `file` (a path inside it) as flow's own. */
+export async function outputFolderOwns(dir: string, file: string): Promise<boolean> {
+  const rel = path.relative(dir, file).split(path.sep).join('/');
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return false;
+  const marker = await readMarker(dir);
+  return marker !== undefined && marker.files.includes(rel);
+}
+
+/**
+ * Add `file` (a path inside the output folder `dir`) to the folder's marker, so that a file a later
+ * command writes there (a report) is flow's own: a next run may replace the folder, and the same
+ * command may replace the file. A folder without a marker is left as it is.
+ */
+export async function recordOutputFile(dir: string, file: string): Promise<void> {
+  const rel = path.relative(dir, file).split(path.sep).join('/');
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return;
+  const marker = await readMarker(dir);
+  if (!marker || marker.files.includes(rel)) return;
+  const next: OutputMarker = { ...marker, files: [...marker.files, rel].sort() };
+  const markerFile = path.join(dir, OUTPUT_MARKER);
+  const tmp = `${markerFile}.tmp-${process.pid}`;
+  await writeFile(tmp, JSON.stringify(next, null, 2) + '\n');
+  await rename(tmp, markerFile);
 }

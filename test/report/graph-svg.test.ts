@@ -44,4 +44,25 @@ test('flow graph --format svg --out FILE writes the picture', async () => {
   const svg = await readFile(out, 'utf8');
   assert.match(svg, /<svg width="\d+pt" height="\d+pt"/);
   assert.match(svg, /<title>sr&#45;eval\/score<\/title>/);
+  // Run again onto the same file: flow refuses to replace a file (it cannot tell it wrote it).
+  const again = await promisify(execFile)(process.execPath, [
+    '--import',
+    'tsx',
+    path.join(REPO, 'src/cli/bin.ts'),
+    'graph',
+    PIPELINE,
+    '--format',
+    'svg',
+    '--out',
+    out,
+  ]).then(
+    () => undefined,
+    (e: { code: number; stderr: string }) => e,
+  );
+  assert.equal(again?.code, 1);
+  assert.match(
+    again?.stderr ?? '',
+    /^flow: '.*g\.svg' exists and flow did not write it; choose another file with --out FILE\n$/,
+  );
+  assert.equal(await readFile(out, 'utf8'), svg);
 });

@@ -6,13 +6,16 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { readFile, writeFile, mkdir, rm } from 'node:fs/promises';
+import { readFile, writeFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { parse, type DefaultTreeAdapterMap, type ParserError } from 'parse5';
 import type { RunSummary } from '../../src/runtime/events.js';
 import { main } from '../../src/cli/main.js';
 import { formatNumber } from '../../src/report/number-format.js';
 import { readRunFolder } from '../../src/report/run-folder.js';
 import { tinyVipaintRun } from './tiny-run.js';
+import { OUTPUT_MARKER, checkOutputTarget } from '../../src/runtime/output-marker.js';
+
+const mkdtempIn = (parent: string): Promise<string> => mkdtemp(path.join(parent, 'other-'));
 
 type Node = DefaultTreeAdapterMap['childNode'] | DefaultTreeAdapterMap['document'];
 type Element = DefaultTreeAdapterMap['element'];
@@ -170,4 +173,24 @@ test('a folder that is not a run is a one-line error', async () => {
   await assert.rejects(readRunFolder(empty), /run\.json: 'params' missing \(not a flow run\.json\?\)$/);
   const bad = await readRunFolder(outDir);
   await assert.rejects(bad.files.read('../report.html'), /is not a file of this run/);
+});
+
+test('a report never replaces a file flow did not write; inside the run folder it joins the marker', async () => {
+  // Default place, twice: the second replaces the first (flow's own), and a next run may still
+  // replace the folder because its marker lists the report.
+  assert.equal(await main(['report', outDir]), 0);
+  assert.equal(await main(['report', outDir]), 0);
+  const marker = JSON.parse(await readFile(path.join(outDir, OUTPUT_MARKER), 'utf8')) as { files: string[] };
+  assert.ok(marker.files.includes('report.html'));
+  await checkOutputTarget(outDir);
+  // A user's file at --out is refused and left as it was.
+  const mine = path.join(dir, 'notes.html');
+  await writeFile(mine, 'my notes');
+  assert.equal(await main(['report', outDir, '--out', mine]), 1);
+  assert.equal(await readFile(mine, 'utf8'), 'my notes');
+  // A user's file dropped into the run folder under the report's name is not flow's either.
+  const other = await mkdtempIn(dir);
+  await writeFile(path.join(other, 'report.html'), 'mine');
+  assert.equal(await main(['report', outDir, '--out', path.join(other, 'report.html')]), 1);
+  assert.equal(await readFile(path.join(other, 'report.html'), 'utf8'), 'mine');
 });
