@@ -18,6 +18,7 @@ import { parseSize } from './parse-size.js';
 import { seedProblem } from '../graph/seed.js';
 import { flowVersion } from '../runtime/summary.js';
 import { runPull, type PullCommandOptions } from './pull-command.js';
+import { convertWithPreset } from '../models/presets.js';
 import { dotToSvg } from '../report/graph-svg.js';
 import { readRunFolder } from '../report/run-folder.js';
 import { renderRunReport } from '../report/run-report.js';
@@ -282,8 +283,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--no-convert', 'download only, even when a preset applies')
     .addHelpText('after', '\nA token for gated or private repos is read from HF_TOKEN.')
     .action(async (repo: string, o: PullCommandOptions) => {
-      // The presets' convertWithPreset (src/models/) is wired here once it is on this branch.
-      process.stdout.write(`${await runPull(repo, o, undefined)}\n`);
+      const convert = async (preset: string, files: readonly string[], out: string) => {
+        await initBackend(undefined); // building the networks checks every key and shape
+        return convertWithPreset(preset, files, out);
+      };
+      process.stdout.write(`${await runPull(repo, o, convert)}\n`);
     });
 
   program
