@@ -13,6 +13,7 @@ import {
   perceptualOption,
   perceptualParams,
   solverInputs,
+  priorLikelihoodScale,
   solverSetup,
 } from './solver-inputs.js';
 import { OBSERVATION_FILLS, observationImage, type ObservationFill } from '../physics/observation.js';
@@ -24,7 +25,7 @@ export interface PosteriorFitParams {
   iterations?: number;
   batch: number;
   beta: number;
-  laplaceScale: number;
+  laplaceScale?: number;
   guidance: number;
   eta: number;
   parametrisation: 'paper' | 'authors';
@@ -40,7 +41,7 @@ export interface PosteriorFitParams {
 
 export default defineNode<PosteriorFitParams>({
   type: 'posterior-fit',
-  version: 1,
+  version: 2,
   category: 'solver',
   description:
     "Fit VIPaint's hierarchical Gaussian posterior over mid-range diffusion latents to an observation",
@@ -80,8 +81,8 @@ export default defineNode<PosteriorFitParams>({
       laplaceScale: {
         type: 'number',
         exclusiveMinimum: 0,
-        default: 0.05,
-        description: 'Laplace likelihood scale b',
+        description:
+          "Laplace likelihood scale b (default: the model's likelihoodScale.b from its model.yaml, the pixel std of its data; docs/method.md)",
       },
       ...guidanceParams,
       eta: {
@@ -111,7 +112,8 @@ export default defineNode<PosteriorFitParams>({
     },
   },
   async run(inputs, params, ctx) {
-    const { prior, op, onCalls } = solverSetup(inputs, params, ctx);
+    const { model, prior, op, onCalls } = solverSetup(inputs, params, ctx);
+    const laplaceScale = priorLikelihoodScale(model, params.laplaceScale, ctx.nodeId);
     const perceptual = perceptualOption(inputs, params, op, ctx.nodeId);
     const schedule = inputs.schedule as KeypointSchedule | undefined;
     const y0 = tf.tidy(() => {
@@ -132,7 +134,7 @@ export default defineNode<PosteriorFitParams>({
         iterations: params.iterations,
         batch: params.batch,
         beta: params.beta,
-        laplaceScale: params.laplaceScale,
+        laplaceScale,
         klVariant: params.klVariant,
         topEntropy: params.topEntropy,
         learningRates: { mu: params.lrMu, gamma: params.lrGamma, logTau2: params.lrLogTau2 },
