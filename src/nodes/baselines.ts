@@ -54,10 +54,12 @@ function baselineNode<O extends object>(
   space?: 'pixel' | 'latent',
   /** Whether the method takes an optional perceptual model (input `perceptual`, param `perceptualWeight`). */
   perceptual = false,
+  /** Part of the cache key: bump when a default changes. */
+  version = 1,
 ): NodeDefinition<never> {
   return defineNode<O & { samples: number; guidance: number; perceptualWeight?: number }>({
     type,
-    version: 1,
+    version,
     category: 'baseline',
     description,
     inputs: perceptual ? { ...solverInputs, ...perceptualInput } : solverInputs,
@@ -145,7 +147,10 @@ export const BASELINE_NODES: NodeDefinition<never>[] = [
     redDiff,
     {
       steps: int(`iterations = network calls (default ${RED_DIFF_DEFAULTS.steps})`),
-      lambda: num(`prior weight (default ${RED_DIFF_DEFAULTS.lambda})`, { minimum: 0 }),
+      lambda: num(
+        `prior weight (default ${RED_DIFF_DEFAULTS.lambda} on pixel priors, ${RED_DIFF_DEFAULTS.latentLambda} on latent priors; docs/method.md)`,
+        { minimum: 0 },
+      ),
       obsWeight: num('data-term weight (default 1)', { minimum: 0 }),
       lr: num(`Adam learning rate (default ${RED_DIFF_DEFAULTS.lr})`, { exclusiveMinimum: 0 }),
       times: {
@@ -154,6 +159,9 @@ export const BASELINE_NODES: NodeDefinition<never>[] = [
       },
       sigmaX0: num('std of q(x0) around its mean (default 0: a point mass)', { minimum: 0 }),
     },
+    undefined,
+    false,
+    2, // latent priors' default lambda 0.25 (was 50)
   ),
   baselineNode(
     'baseline.blended',

@@ -18,11 +18,14 @@ import {
 } from './solver-inputs.js';
 import { OBSERVATION_FILLS, observationImage, type ObservationFill } from '../physics/observation.js';
 import { fitVipaintPosterior } from '../solvers/vipaint/fit.js';
+import { PAPER_FIT_SHARE, splitBudget } from '../solvers/vipaint/budget.js';
 import type { KeypointSchedule } from './schedule.js';
 import { Rng } from '../util/random.js';
 
 export interface PosteriorFitParams {
   iterations?: number;
+  budget?: number;
+  fitShare: number;
   batch: number;
   beta: number;
   laplaceScale?: number;
@@ -33,6 +36,9 @@ export interface PosteriorFitParams {
   topEntropy: boolean;
   klVariant: 'correct' | 'authors';
   initFill?: ObservationFill;
+  a1?: number;
+  topNoise?: number;
+  a2?: number;
   perceptualWeight?: number;
   lrMu: number;
   lrGamma: number;
@@ -64,7 +70,21 @@ export default defineNode<PosteriorFitParams>({
       iterations: {
         type: 'integer',
         minimum: 1,
-        description: 'Adam steps (default 50 for K = 2, 100 otherwise)',
+        description:
+          'Adam steps (default: from budget when set, else 50 for K = 2, 100 otherwise); overrides budget',
+      },
+      budget: {
+        type: 'integer',
+        minimum: 2,
+        description:
+          'differentiated network calls per image for fit + refinement: the fit gets round(fitShare x budget / (K + 1)) iterations (docs/method.md); give dps-refine the same budget',
+      },
+      fitShare: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        exclusiveMaximum: 1,
+        default: PAPER_FIT_SHARE,
+        description: "share of the budget spent on the fit (the paper's 150 of 550 calls)",
       },
       batch: {
         type: 'integer',
@@ -105,6 +125,23 @@ export default defineNode<PosteriorFitParams>({
         description:
           "inpainting: the value of the missing pixels in the image whose encoding is y_0 for the initialisation: 'zero' (mid-grey, the paper's; used when unset) or 'observed-mean' (the observed pixels' mean, for dark-background data)",
       },
+      a1: {
+        type: 'number',
+        minimum: 0,
+        description:
+          "top keypoint's initial noise as Table 4 writes it, a1 x sigma_Te (paper: 0.8 VP, 0.01 EDM); setting it overrides topNoise",
+      },
+      topNoise: {
+        type: 'number',
+        minimum: 0,
+        description:
+          "top keypoint's initial noise in clean-latent units, topNoise x alpha_Te (the authors' code: 0.1). Default: 0.1 on VP priors (measured better than a1 = 0.8, docs/method.md), Table 4's a1 on EDM",
+      },
+      a2: {
+        type: 'number',
+        minimum: 0,
+        description: "lower keypoints' initial noise a2 x sigma_s (Table 4: 1 VP, 0.01 EDM)",
+      },
       ...perceptualParams,
       lrMu: { type: 'number', exclusiveMinimum: 0, default: 0.1 },
       lrGamma: { type: 'number', exclusiveMinimum: 0, default: 0.1 },
@@ -131,12 +168,17 @@ export default defineNode<PosteriorFitParams>({
           parametrisation: params.parametrisation,
           gammaShape: params.gammaShape,
         },
-        iterations: params.iterations,
+        iterations:
+          params.iterations ??
+          (params.budget === undefined
+            ? undefined
+            : splitBudget(params.budget, schedule?.keypoints.length ?? 2, params.fitShare).iterations),
         batch: params.batch,
         beta: params.beta,
         laplaceScale,
         klVariant: params.klVariant,
         topEntropy: params.topEntropy,
+        init: { a1: params.a1, a2: params.a2, topNoise: params.topNoise },
         learningRates: { mu: params.lrMu, gamma: params.lrGamma, logTau2: params.lrLogTau2 },
         signal: ctx.signal,
         onCalls,
