@@ -1,5 +1,5 @@
 /**
- * The paper's baselines as nodes (METHOD.md section 7), all with one shape: inputs model,
+ * The paper's baselines as nodes (docs/method.md section 7), all with one shape: inputs model,
  * operator and an optional class label; params `samples`, `guidance` and the method's own
  * hyperparameters (defaults from src/solvers/baselines, overridable); output the N decoded
  * samples. Every network call is counted (forward vs differentiated) into run.json.

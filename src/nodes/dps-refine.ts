@@ -1,6 +1,6 @@
 /**
  * `dps-refine`: from z_{T_s} down to 0 with the prior's steps plus a DPS-style likelihood gradient
- * step zeta * grad ||y - A(D(x_hat(z_t)))|| at each step (METHOD.md section 5), then decode and
+ * step zeta * grad ||y - A(D(x_hat(z_t)))|| at each step (docs/method.md section 5), then decode and
  * clip to [-1, 1]. T_s comes from the wired posterior (its last keypoint) or the `from` param.
  * With a perceptual model wired, LPIPS of the masked images joins the guidance loss (the paper's
  * LDM setting).

@@ -1,6 +1,6 @@
 /**
  * `posterior-fit`: fit VIPaint's hierarchical variational posterior q(z_{T_s:T_e}) to one
- * observation (METHOD.md sections 2-4): Laplace likelihood of the one-step prediction at T_s
+ * observation (docs/method.md sections 2-4): Laplace likelihood of the one-step prediction at T_s
  * through the decoder and A, closed-form KL terms, the one-random-time prior term, beta; Adam with
  * per-group learning rates. Streams the loss and its three parts per iteration, writes the loss
  * curve, and outputs the fitted parameters (cacheable).

@@ -24,7 +24,7 @@
  * that differ by their noise draws), mu initialised at the pseudo-inverse A^+ y (the authors' H_pinv; encoded for latent
  * priors). The loss has no 1/sigma_y^2: the authors fold it into obsWeight; the Gaussian form
  * sum_j (y - A x)_j^2 / (2 sigma_y^2) is obtained with obsWeight = m / sigma_y^2 (m entries of y).
- * "RED-diff-V" follows METHOD.md / the brief (random times = the variational bound itself). The
+ * "RED-diff-V" follows the brief (random times = the variational bound itself). The
  * paper's appendix calls it "Red-Diff (Var)"; the authors' repository also has a variant that
  * learns a std of q (`sds_var.py`, written for unconditional generation), which is not this.
  * Network calls: `steps` forward calls.

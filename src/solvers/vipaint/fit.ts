@@ -1,5 +1,5 @@
 /**
- * Fitting the VIPaint posterior to one observation (METHOD.md sections 3-4): Adam on (mu, logit
+ * Fitting the VIPaint posterior to one observation (docs/method.md sections 3-4): Adam on (mu, logit
  * gamma, log tau^2) with per-group learning rates and step decay, gradients through the denoiser and
  * the decoder, a Monte-Carlo batch of posterior samples per iteration.
  *

@@ -1,7 +1,7 @@
 /**
  * Initial VIPaint parameters from y_0, the observation mapped into the diffusion's space (for an
  * LDM: the encoding of the masked / degraded image; for a pixel prior: that image itself), after
- * the paper's Table 4 (METHOD.md section 4, docs/method.md "Initialisation"):
+ * the paper's Table 4 (docs/method.md section 4, docs/method.md "Initialisation"):
  *
  *   mu_{T_e}  = alpha_{T_e} y_0 + n_top eps                 tau_{T_e} = sigma_{T_e}
  *   mu_{s(i)} = alpha_{s(i)} y_0 + a2 sigma_{s(i)} eps      tau_{s(i)} = a3 * std of q(z_{s(i)} | z_{s(i+1)}, x)

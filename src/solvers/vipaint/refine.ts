@@ -1,5 +1,5 @@
 /**
- * Refinement from T_s to the clean end (METHOD.md section 5, step 2): prior steps plus a DPS-style
+ * Refinement from T_s to the clean end (docs/method.md section 5, step 2): prior steps plus a DPS-style
  * likelihood gradient at every step,
  *
  *   z_next = prior_step(z_t; x_hat(z_t, t)) - zeta * grad_{z_t} loss(D(x_hat(z_t, t))),
@@ -17,7 +17,7 @@
  *   sigma/alpha down to tMin (continuous); the step after the last time goes to the clean level.
  * - Defaults: the paper's refinement (docs/method.md "Budget"): every step from T_s to 0 on a
  *   discrete schedule (T_s + 1 calls: 401 from T_s = 400), 700 steps on a continuous one (the
- *   paper's EDM setting); zeta 2 (VP) / 5 (VE/EDM) as METHOD.md section 5 lists them. Those scales
+ *   paper's EDM setting); zeta 2 (VP) / 5 (VE/EDM) as docs/method.md section 5 lists them. Those scales
  *   were tuned for the paper's losses; tune zeta for your loss. At a smaller budget pass `steps`.
  * - The result is the decoded image batch clipped to [-1, 1].
  */
