@@ -14,4 +14,7 @@ export const STUDY_TASKS: Record<string, { pipeline: string; sets: string[] }> =
   // The paper's budget: VIPaint-2 50 fit iterations + 400 refinement steps, DPS 550 steps.
   'rotated-paper': { pipeline: 'pipelines/study/fashion-budget.yaml', sets: ['mask=rotated', 'budget=550'] },
   'random-paper': { pipeline: 'pipelines/study/fashion-budget.yaml', sets: ['mask=random', 'budget=550'] },
+  // VIPaint-4 at the paper's iterations: 100 x 5 fit calls + 400 refinement steps, beta 10.
+  'rotated-paper4': { pipeline: 'pipelines/study/fashion-vipaint4.yaml', sets: ['mask=rotated'] },
+  'random-paper4': { pipeline: 'pipelines/study/fashion-vipaint4.yaml', sets: ['mask=random'] },
 };

@@ -8,7 +8,7 @@
  *   denoiser K + 1 times and of the decoder once, and on this 2-core CPU the cost is linear in the
  *   batch. Pass `batch: 10` to match the paper.
  * - Iterations default 50 for K = 2 (the paper), 100 for K > 2 (the paper's LSUN value; 150/250
- *   for its ImageNet runs).
+ *   for its ImageNet runs); the nodes derive them from a call budget (budget.ts).
  * - Likelihood: Laplace with the caller's scale b on observed entries (no default here: b is the
  *   prior's own, recorded in its model.yaml, docs/method.md "Likelihood scale b"), plus an optional
  *   perceptual term (weight * loss on masked images).
