@@ -108,6 +108,15 @@ test('VIPaint bad input: measurement size, keypoint order, K < 2', async () => {
     run(chain(16).replace(`models: { ldm: ${ldm} }`, `models: { ldm: ${unscaled} }`)),
     /node 'fit': model 'tiny-ldm-unscaled' has no likelihoodScale in its model.yaml: compute it with 'flow likelihood-scale/,
   );
+  await assert.rejects(
+    run(
+      chain(16).replace(
+        'latent: draw.latent, posterior: fit.posterior }\n    params: { steps: 3 }',
+        'latent: draw.latent }\n    params: { budget: 10, from: 400 }',
+      ),
+    ),
+    /node 'refine': 'budget' needs the fitted posterior wired/,
+  );
 });
 
 test("posterior-fit's Laplace scale: the model's b by default, the laplaceScale param overrides it", async () => {
