@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { loadModelFolder, ModelFolderError } from '../../src/models/folder.js';
 import { loadScaleImages, pixelStd } from '../../src/models/likelihood-scale.js';
@@ -113,3 +114,20 @@ test(
     }
   },
 );
+
+test('the command line: b on stdout, a bad path is one line on stderr and exit 1', async () => {
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/bin.ts'), 'likelihood-scale', ...args], {
+      cwd: REPO,
+      encoding: 'utf8',
+      env: { ...process.env, FASHION_MNIST_DIR: FIXTURE, FORCE_COLOR: '0' },
+    });
+  const ok = run('fashion-mnist:train[0:8]', '--count', '8');
+  assert.equal(ok.status, 0, ok.stderr);
+  const b = Number(/^b = ([0-9.]+) \(pixel std of 8 images of 32x32x1/.exec(ok.stdout)?.[1]);
+  assert.ok(Math.abs(b - (await referenceStd(8))) < 1e-6, ok.stdout);
+  const bad = run(path.join(REPO, 'no-such-folder/*.png'));
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.match(bad.stderr, /^flow: image pattern '.*no-such-folder\/\*\.png' matches no files/);
+});
