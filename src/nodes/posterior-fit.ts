@@ -8,8 +8,9 @@
  * Defaults (docs/method.md): the Laplace scale b is the model's own (`likelihoodScale` in its
  * model.yaml; a model without one is refused unless `laplaceScale` is set); iterations are the
  * paper's 150/550 share of a `budget`; the top keypoint's initial noise is the authors' 0.1 in
- * clean units on VP priors, because Table 4's literal a1 = 0.8 sigma measured 1.05 ± 0.59 dB worse
- * on the embedded LDM (rotated windows, 5 images, section 10).
+ * clean units on VP priors, because Table 4's literal a1 = 0.8 sigma measured worse on the
+ * embedded LDM (-1.05 ± 0.59 dB rotated windows, -0.24 ± 0.32 dB random masks, 5 images each,
+ * section 10).
  */
 import * as tf from '@tensorflow/tfjs';
 import { defineNode } from './define.js';
