@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { splitBudget } from '../src/solvers/vipaint/budget.js';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/runtime/backend.js';
 import { loadPlan } from '../src/graph/plan.js';
@@ -50,9 +51,9 @@ for (const n of Object.values(summary.nodes)) {
 }
 const samples = Number(plan.params['samples'] ?? 4);
 const images = summary.nodes['vipaint/fit']?.executions ?? 0;
-const fitIterations = Number(plan.nodes.get('vipaint/fit')?.params['iterations']);
-const refineSteps = Number(plan.nodes.get('vipaint/refine')?.params['steps']);
-const decoded = images * (fitIterations + refineSteps);
+// One decode per fit iteration and per refinement step: the budget split (docs/method.md).
+const split = splitBudget(Number(plan.nodes.get('vipaint/fit')?.params['budget']), 2);
+const decoded = images * (split.iterations + split.refineSteps);
 
 // 2. The reference: one call of each kind at the job's batch, median of `reps` after a warm-up.
 const model = await loadModel(path.join(repo, 'models/fashion-ldm'));

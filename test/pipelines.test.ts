@@ -14,6 +14,7 @@ import { REPO, tempDir } from './engine/helpers.js';
 import { writeTinyEdm, writeTinyLdm } from './models/tiny-models.js';
 import { formatStudyTable, summarizeStudy } from '../src/report/study.js';
 import { importReferenceLpips, lpipsSkip } from './helpers/lpips.js';
+import { likelihoodScaleCommand } from '../src/cli/likelihood-scale-command.js';
 
 await initBackend('wasm');
 
@@ -49,12 +50,13 @@ function tinyInputs(ldm: string): string[] {
 for (const name of ['ldm-sr4x', 'ldm-inpaint', 'ldm-deblur']) {
   test(`${name} runs on a model folder through the vipaint and evaluate chains`, async () => {
     const ldm = await writeTinyLdm(await tempDir());
+    await likelihoodScaleCommand(path.join(REPO, 'assets/images/64/c*.png'), { count: 3, write: ldm });
     const plan = await loadPlan(path.join(REPO, `pipelines/${name}.yaml`), {
       overrides: [
         ...tinyInputs(ldm),
         'samples=2',
-        'iterations=2',
-        'refineSteps=2',
+        // 1 fit iteration (round(150/550 x 6 / 3) = 1, 3 calls) + 3 refinement steps
+        'budget=6',
         ...(name === 'ldm-deblur' ? ['measure.size=7', 'sigma=1.0'] : []),
       ],
     });
@@ -67,9 +69,10 @@ for (const name of ['ldm-sr4x', 'ldm-inpaint', 'ldm-deblur']) {
     ]);
     assert.equal(
       summary.nodes['vipaint/fit']?.calls.gradient,
-      3 * 2 * 3,
-      '3 images x 2 iterations x (K + 1) calls',
+      3 * 1 * 3,
+      '3 images x 1 iteration x (K + 1) calls',
     );
+    assert.equal(summary.nodes['vipaint/refine']?.calls.gradient, 3 * 3, 'the rest of the budget');
     assert.ok(files.some((f) => f.path === 'camera/grid.png'));
     assert.equal(tf.memory().numTensors, before);
   });
@@ -124,13 +127,15 @@ test('the baseline pipelines run on model folders (tiny LDM / EDM) through the s
 
 test('examples/vipaint-ablation.yaml: one fit feeds a guided and an unguided refinement', async () => {
   const ldm = await writeTinyLdm(await tempDir());
+  await likelihoodScaleCommand(path.join(REPO, 'assets/images/64/c*.png'), { count: 3, write: ldm });
   const plan = await loadPlan(path.join(REPO, 'examples/vipaint-ablation.yaml'), {
-    overrides: [...tinyInputs(ldm), 'samples=2', 'iterations=2', 'refineSteps=2'],
+    overrides: [...tinyInputs(ldm), 'samples=2', 'budget=6'],
   });
   const { summary } = await runPlan(plan, { cache: false }).result;
   assert.equal(summary.nodes['vipaint/fit']?.executions, 3, 'fitted once per image');
   assert.equal(Object.keys(summary.metrics['guided-eval/score'] ?? {}).length, 3);
   assert.equal(Object.keys(summary.metrics['unguided-eval/score'] ?? {}).length, 3);
+  assert.deepEqual(summary.nodes.unguided?.calls, summary.nodes['vipaint/refine']?.calls, 'the same steps');
 });
 
 test('sample-fashion-ldm draws a class grid from a model folder', async () => {
@@ -159,20 +164,21 @@ test('sample-fashion-ldm draws a class grid from a model folder', async () => {
 for (const name of ['pixel-inpaint', 'pixel-deblur']) {
   test(`${name} runs VIPaint on a pixel EDM model folder`, async () => {
     const edm = await writeTinyEdm(await tempDir());
+    await likelihoodScaleCommand(path.join(REPO, 'assets/images/64/camera.png'), { count: 1, write: edm });
     const plan = await loadPlan(path.join(REPO, `pipelines/${name}.yaml`), {
       overrides: [
         `input/prior.path=${edm}`,
         `input/images.path=${path.join(REPO, 'assets/images/64/camera.png')}`,
         'input/images.size=16',
         'samples=2',
-        'iterations=2',
-        'refineSteps=2',
+        'budget=6',
         ...(name === 'pixel-deblur' ? ['measure.size=7', 'sigma=1.0'] : []),
       ],
     });
     const { summary } = await runPlan(plan, { cache: false }).result;
     assert.deepEqual((summary.nodeParams['vipaint/keys'] ?? {}).K, 2);
-    assert.equal(summary.nodes['vipaint/fit']?.calls.gradient, 2 * 3);
+    assert.equal(summary.nodes['vipaint/fit']?.calls.gradient, 1 * 3);
+    assert.equal(summary.nodes['vipaint/refine']?.calls.gradient, 3);
     assert.ok(
       Number.isFinite((summary.metrics['evaluate/score']?.camera as Record<string, number>).psnr_mean),
     );
@@ -188,10 +194,8 @@ for (const [name, methods] of [
       overrides: [
         `images=${path.join(REPO, 'assets/fashion/test-000[0-1].png')}`,
         'samples=2',
-        'budget=2',
-        'vipaint2Iterations=1',
-        'vipaint4Iterations=1',
-        'refineSteps=1',
+        // VIPaint-2: 1 fit iteration (3 calls) + 3 steps; VIPaint-4: 1 (5 calls) + 1; the rest 6 steps.
+        'budget=6',
       ],
     });
     const { summary } = await runPlan(plan, { cache: false }).result;
@@ -210,9 +214,9 @@ for (const [name, methods] of [
     }
     // Network calls per image follow the budget arithmetic (K + 1 per fit iteration, 1 per refinement step).
     const calls = Object.fromEntries(rows.map((r) => [r.method, r.gradientCalls]));
-    assert.equal(calls.vipaint2, 3 + 1);
+    assert.equal(calls.vipaint2, 3 + 3);
     assert.equal(calls.vipaint4, 5 + 1);
-    assert.equal(calls.dps, 2);
+    assert.equal(calls.dps, 6);
     const table = formatStudyTable(rows, { title: name });
     assert.match(table, /\| vipaint2 \| /);
     assert.match(table, /Paired differences, method minus vipaint2/);
@@ -231,8 +235,7 @@ test(
         `lpips=${lpips}`,
         `images=${path.join(REPO, 'assets/fashion/test-0000.png')}`,
         'samples=2',
-        'iterations=1',
-        'refineSteps=1',
+        'budget=6',
       ],
     });
     const { summary } = await runPlan(plan, { cache: false }).result;

@@ -21,6 +21,7 @@ import type { TensorMap } from '../../src/checkpoint/types.js';
 import { convertCheckpoint } from '../../src/models/convert.js';
 import type { ModelManifest } from '../../src/models/manifest.js';
 import { initBackend } from '../../src/runtime/backend.js';
+import { likelihoodScaleCommand } from '../../src/cli/likelihood-scale-command.js';
 import { lossCurveSvg, parseLossCsv } from '../../src/report/loss-plot.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -33,6 +34,9 @@ async function json(file: string): Promise<Record<string, unknown>> {
 
 const CARD_FILES = ['README.md', 'samples.png'];
 
+/** The images a prior's likelihood scale b is computed from (docs/method.md): training data, never the test split. */
+const SCALE_IMAGES = 'fashion-mnist:train[0:100]';
+
 async function convert(name: string, checkpoint: string, manifest: ModelManifest, runs: string[]): Promise<void> {
   const tmp = await mkdtemp(path.join(tmpdir(), 'flow-manifest-'));
   const manifestFile = path.join(tmp, 'model.yaml');
@@ -43,6 +47,9 @@ async function convert(name: string, checkpoint: string, manifest: ModelManifest
   for (const f of CARD_FILES) if (existsSync(path.join(out, f))) kept.set(f, await readFile(path.join(out, f)));
   const r = await convertCheckpoint({ checkpoint, manifest: manifestFile, out, overwrite: true });
   for (const [f, bytes] of kept) await writeFile(path.join(out, f), bytes);
+  // convert writes the manifest it is given; a diffusion prior's b is computed from its data.
+  if (manifest.kind === 'ldm' || manifest.kind === 'pixel-diffusion')
+    process.stdout.write(`models/${name}: ${await likelihoodScaleCommand(SCALE_IMAGES, { count: 100, write: out })}`);
   for (const run of runs) {
     const csv = path.join(trainOut, run, 'loss.csv');
     if (!existsSync(csv)) {

@@ -24,6 +24,8 @@ import { readRunFolder } from '../report/run-folder.js';
 import { renderRunReport } from '../report/run-report.js';
 import { writeNewFile } from '../io/write-new-file.js';
 import { outputFolderOwns, recordOutputFile } from '../runtime/output-marker.js';
+import { SCALE_IMAGE_COUNT } from '../models/likelihood-scale.js';
+import { likelihoodScaleCommand } from './likelihood-scale-command.js';
 
 const DEFAULT_CACHE = process.env.FLOW_CACHE_DIR ?? '.flow-cache';
 const DEFAULT_CACHE_MAX = parseSize(process.env.FLOW_CACHE_MAX ?? '10G');
@@ -222,6 +224,29 @@ export async function main(argv: string[]): Promise<number> {
         o: { pipeline?: string; plugin: string[]; json?: boolean; allowPlugins?: boolean },
       ) => {
         process.stdout.write(await describeNodes(type, o));
+      },
+    );
+
+  program
+    .command('likelihood-scale')
+    .argument('<images>', "a folder, glob or file of images, or 'fashion-mnist:train[0:100]'")
+    .description(
+      "a prior's likelihood scale b: the pixel standard deviation of its data in [-1, 1] (docs/method.md)",
+    )
+    .option('--count <n>', 'how many images (the first n)', (v) => Number(v), SCALE_IMAGE_COUNT)
+    .option('--size <n>', 'resize image files to n x n (default: the model data size with --write)', (v) =>
+      Number(v),
+    )
+    .option(
+      '--channels <n>',
+      '1 (grey) or 3 (RGB) (default: the model data channels with --write, else 1)',
+      (v) => Number(v),
+    )
+    .option('--write <dir>', "record b in this model folder's model.yaml")
+    .action(
+      async (images: string, o: { count: number; size?: number; channels?: number; write?: string }) => {
+        await initBackend(undefined);
+        process.stdout.write(await likelihoodScaleCommand(images, o));
       },
     );
 

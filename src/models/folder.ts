@@ -134,6 +134,10 @@ export function parseManifest(text: string, file: string): ModelManifest {
     fail(`autoencoder.architecture.type must be 'autoencoder-kl' or 'vq-model'`, ['autoencoder', 'architecture', 'type']);
   if (m.autoencoder && !m.autoencoder.weights && !m.autoencoder.weightsPrefix && !m.weightsPrefix)
     fail('the autoencoder shares the weights file with the network: give one of them a weightsPrefix', ['autoencoder']);
+  if (m.likelihoodScale && m.kind !== 'ldm' && m.kind !== 'pixel-diffusion')
+    fail(`likelihoodScale belongs to diffusion priors, not to a ${m.kind}`, ['likelihoodScale'], true);
+  if (m.likelihoodScale && !Number.isFinite(m.likelihoodScale.b))
+    fail(`likelihoodScale.b must be a finite number > 0, got ${m.likelihoodScale.b}`, ['likelihoodScale', 'b']);
   if (m.dataRange && !(m.dataRange[0] < m.dataRange[1])) fail('dataRange must be [low, high] with low < high', ['dataRange']);
   return m;
 }

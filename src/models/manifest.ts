@@ -83,6 +83,11 @@ export interface ModelManifest {
   weights?: string;
   /** Free-text provenance: where the weights came from, licence, conversion command. */
   source?: string;
+  /**
+   * Diffusion priors: the scale b of VIPaint's Laplace likelihood, the pixel standard deviation of
+   * the model's data (docs/method.md; computed by `flow likelihood-scale`, never guessed).
+   */
+  likelihoodScale?: { b: number; images: string; count: number };
   /** sha256 (hex) of each weights file, recorded when the folder is written and checked on load. */
   sha256?: Record<string, string>;
 }
@@ -162,6 +167,16 @@ export const modelManifestSchema = {
     dataRange: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
     weights: fileName,
     source: { type: 'string' },
+    likelihoodScale: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['b', 'images', 'count'],
+      properties: {
+        b: { type: 'number', exclusiveMinimum: 0 },
+        images: { type: 'string', minLength: 1 },
+        count: { type: 'integer', minimum: 1 },
+      },
+    },
     sha256: {
       type: 'object',
       propertyNames: fileName,

@@ -6,6 +6,7 @@ import { defineNode } from './define.js';
 import { expectModel } from './model-inputs.js';
 import { guidanceParams } from './solver-inputs.js';
 import { sampleVipaintPosterior } from '../solvers/vipaint/sample.js';
+import type { CallCounts } from '../solvers/prior.js';
 import type { VipaintConfig } from '../solvers/vipaint/config.js';
 import type { VipaintParams } from '../solvers/vipaint/posterior.js';
 import { Rng } from '../util/random.js';
@@ -13,6 +14,8 @@ import { Rng } from '../util/random.js';
 export interface FittedPosterior {
   config: VipaintConfig;
   params: VipaintParams;
+  /** The fit's network calls (posterior-fit sets them; dps-refine's budget needs them). */
+  calls?: CallCounts;
 }
 
 export function expectPosterior(v: unknown, nodeId: string): FittedPosterior {

@@ -1,5 +1,5 @@
 /**
- * The paper's baselines as nodes (METHOD.md section 7), all with one shape: inputs model,
+ * The paper's baselines as nodes (docs/method.md section 7), all with one shape: inputs model,
  * operator and an optional class label; params `samples`, `guidance` and the method's own
  * hyperparameters (defaults from src/solvers/baselines, overridable); output the N decoded
  * samples. Every network call is counted (forward vs differentiated) into run.json.
@@ -54,10 +54,12 @@ function baselineNode<O extends object>(
   space?: 'pixel' | 'latent',
   /** Whether the method takes an optional perceptual model (input `perceptual`, param `perceptualWeight`). */
   perceptual = false,
+  /** Part of the cache key: bump when a default changes. */
+  version = 1,
 ): NodeDefinition<never> {
   return defineNode<O & { samples: number; guidance: number; perceptualWeight?: number }>({
     type,
-    version: 1,
+    version,
     finiteOutputs: true,
     category: 'baseline',
     description,
@@ -147,7 +149,10 @@ export const BASELINE_NODES: NodeDefinition<never>[] = [
     redDiff,
     {
       steps: int(`iterations = network calls (default ${RED_DIFF_DEFAULTS.steps})`),
-      lambda: num(`prior weight (default ${RED_DIFF_DEFAULTS.lambda})`, { minimum: 0 }),
+      lambda: num(
+        `prior weight (default ${RED_DIFF_DEFAULTS.lambda} on pixel priors, ${RED_DIFF_DEFAULTS.latentLambda} on latent priors; docs/method.md)`,
+        { minimum: 0 },
+      ),
       obsWeight: num('data-term weight (default 1)', { minimum: 0 }),
       lr: num(`Adam learning rate (default ${RED_DIFF_DEFAULTS.lr})`, { exclusiveMinimum: 0 }),
       times: {
@@ -156,6 +161,9 @@ export const BASELINE_NODES: NodeDefinition<never>[] = [
       },
       sigmaX0: num('std of q(x0) around its mean (default 0: a point mass)', { minimum: 0 }),
     },
+    undefined,
+    false,
+    2, // latent priors' default lambda 0.25 (was 50)
   ),
   baselineNode(
     'baseline.blended',

@@ -1,6 +1,6 @@
 /**
  * `dps-refine`: from z_{T_s} down to 0 with the prior's steps plus a DPS-style likelihood gradient
- * step zeta * grad ||y - A(D(x_hat(z_t)))|| at each step (METHOD.md section 5), then decode and
+ * step zeta * grad ||y - A(D(x_hat(z_t)))|| at each step (docs/method.md section 5), then decode and
  * clip to [-1, 1]. T_s comes from the wired posterior (its last keypoint) or the `from` param.
  * With a perceptual model wired, LPIPS of the masked images joins the guidance loss (the paper's
  * LDM setting).
@@ -16,11 +16,13 @@ import {
 } from './solver-inputs.js';
 import { expectPosterior } from './ancestral-sample.js';
 import { refineWithLikelihood } from '../solvers/vipaint/refine.js';
+import { refineStepsLeft } from '../solvers/vipaint/budget.js';
 import { Rng } from '../util/random.js';
 import type * as tf from '@tensorflow/tfjs';
 
 export interface DpsRefineParams {
-  steps: number;
+  steps?: number;
+  budget?: number;
   zeta?: number;
   eta: number;
   from?: number;
@@ -30,7 +32,7 @@ export interface DpsRefineParams {
 
 export default defineNode<DpsRefineParams>({
   type: 'dps-refine',
-  version: 1,
+  version: 2,
   finiteOutputs: true,
   category: 'solver',
   description:
@@ -48,8 +50,14 @@ export default defineNode<DpsRefineParams>({
       steps: {
         type: 'integer',
         minimum: 1,
-        default: 50,
-        description: 'refinement steps (paper: 400 LDM, 700 EDM)',
+        description:
+          'refinement steps (default: what budget leaves after the fit when set, else every step from T_s to 0 on discrete schedules, 700 on continuous ones, as the paper); overrides budget',
+      },
+      budget: {
+        type: 'integer',
+        minimum: 2,
+        description:
+          "differentiated network calls per image for fit + refinement: the refinement takes what the wired posterior's fit left (docs/method.md)",
       },
       zeta: {
         type: 'number',
@@ -74,10 +82,19 @@ export default defineNode<DpsRefineParams>({
       inputs.posterior === undefined ? undefined : expectPosterior(inputs.posterior, ctx.nodeId);
     const from = params.from ?? posterior?.config.keypoints[posterior.config.keypoints.length - 1];
     if (from === undefined) throw new Error(`node '${ctx.nodeId}': wire a posterior or set 'from' (T_s)`);
+    const fitCalls = posterior?.calls?.gradient;
+    if (params.budget !== undefined && params.steps === undefined && fitCalls === undefined) {
+      throw new Error(`node '${ctx.nodeId}': 'budget' needs the fitted posterior wired (its calls count)`);
+    }
+    const steps =
+      params.steps ??
+      (params.budget !== undefined && fitCalls !== undefined
+        ? refineStepsLeft(params.budget, fitCalls)
+        : undefined);
     const image = await refineWithLikelihood(prior, op, inputs.latent as tf.Tensor4D, {
       from,
       rng: new Rng(ctx.seed),
-      steps: params.steps,
+      steps,
       zeta: params.zeta,
       eta: params.eta,
       perceptual: perceptualOption(inputs, params, op, ctx.nodeId),

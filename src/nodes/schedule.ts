@@ -1,7 +1,7 @@
 /**
  * `schedule`: the VIPaint keypoints T_e = s(K) > ... > s(1) = T_s on a model's noise schedule:
  * given explicitly, picked evenly in time between two SNRs, or (default) the paper's for K = 2 or 4
- * (METHOD.md section 2: LDM [550, 400] / [550, 500, 450, 400]; EDM [5, 2] / [5, 4, 3.5, 2.5, 2]).
+ * (docs/method.md section 2: LDM [550, 400] / [550, 500, 450, 400]; EDM [5, 2] / [5, 4, 3.5, 2.5, 2]).
  * Keypoints out of order or outside the schedule are load-time-like errors naming the entry.
  */
 import { defineNode } from './define.js';

@@ -59,6 +59,27 @@ export function solverSetup(
   return { model, prior, op, onCalls: (kind, n = 1) => ctx.countCalls(kind, n) };
 }
 
+/**
+ * The likelihood scale b a solver uses: the node's explicit param, else the prior's own
+ * (`likelihoodScale.b` in its model.yaml, docs/method.md). A prior without one is refused rather
+ * than given a guessed value.
+ */
+export function priorLikelihoodScale(
+  model: LoadedModel,
+  explicit: number | undefined,
+  nodeId: string,
+): number {
+  if (explicit !== undefined) return explicit;
+  const b = model.manifest.likelihoodScale?.b;
+  if (b === undefined) {
+    throw new Error(
+      `node '${nodeId}': model '${model.name}' has no likelihoodScale in its model.yaml: compute it with ` +
+        `'flow likelihood-scale <images> --write ${model.dir}' or set laplaceScale`,
+    );
+  }
+  return b;
+}
+
 /** Input ports shared by the solver nodes. */
 export const solverInputs = {
   model: { type: 'model', description: 'the diffusion prior' },

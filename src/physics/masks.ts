@@ -1,5 +1,5 @@
 /**
- * Seeded inpainting masks for the paper's three families (METHOD.md section 6). Every generator
+ * Seeded inpainting masks for the paper's three families (docs/method.md section 6). Every generator
  * takes (height, width, rng) and returns a Float32Array of H·W values, 1 = observed, 0 = missing,
  * row-major; the missing fraction is guaranteed to lie in MASK_MISSING_RANGES[kind].
  *

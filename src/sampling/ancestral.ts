@@ -8,7 +8,7 @@
  *
  * For VE (alpha = 1): mean = (sigma_s^2/sigma_t^2) z_t + ((sigma_t^2 - sigma_s^2)/sigma_t^2) x_hat and
  * var = (sigma_t^2 - sigma_s^2) sigma_s^2 / sigma_t^2, Eq. 20-21. We use x_hat = z_t - sigma_t eps_hat
- * (METHOD.md, Eq. 3): this makes the step equal Song et al.'s reverse-diffusion rule
+ * (the paper's Eq. 3, docs/method.md section 1): this makes the step equal Song et al.'s reverse-diffusion rule
  * z_s = z_t - ((sigma_t^2 - sigma_s^2)/sigma_t) eps_hat + noise. (The paper's line under Eq. 21 writes
  * sqrt(sigma_t^2 - sigma_s^2) in place of sigma_t, which matches neither; we read it as a typo.)
  */

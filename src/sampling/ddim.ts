@@ -14,7 +14,7 @@
  *   sampler below T_s uses this one.
  * - 'variance' (the paper's Eq. 23 as printed): variance = eta * posterior variance, i.e.
  *   std = sqrt(eta) * posterior std. The authors' prior steps BETWEEN keypoints (p_theta in the KL
- *   terms and the tau initialisation, METHOD.md section 9) use this one.
+ *   terms and the tau initialisation, docs/method.md section 9) use this one.
  * The two agree at eta = 0 and eta = 1.
  */
 import * as tf from '@tensorflow/tfjs';

@@ -1,6 +1,6 @@
 /**
  * VIPaint keypoints T_e = s(K) > ... > s(1) = T_s: the noise levels at which the variational
- * posterior lives (METHOD.md section 2). The paper places them where SNR is roughly in [0.2, 0.5].
+ * posterior lives (docs/method.md section 2). The paper places them where SNR is roughly in [0.2, 0.5].
  * Keypoints are given and returned noisiest first, as the paper lists them.
  */
 import type { NoiseSchedule } from './types.js';

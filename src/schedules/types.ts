@@ -1,6 +1,6 @@
 /**
  * The common interface of noise schedules. A schedule fixes the forward process
- * q(z_t | x) = N(alpha_t x, sigma_t^2 I) (METHOD.md section 1, the paper's Eq. 12) as a function of
+ * q(z_t | x) = N(alpha_t x, sigma_t^2 I) (docs/method.md section 1, the paper's Eq. 12) as a function of
  * the schedule's own time variable t:
  *
  * - 'vp' discrete: t is an integer step index 0..numSteps-1 (CompVis / diffusers convention);

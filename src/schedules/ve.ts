@@ -1,7 +1,7 @@
 /**
  * Variance-exploding schedule (Song & Ermon 2019; Song et al. 2021): alpha_t = 1 and
  * sigma_t = sigmaMin (sigmaMax / sigmaMin)^t for t in [0, 1] (geometric interpolation).
- * Defaults follow METHOD.md: sigma in [0.002, 80].
+ * Defaults follow docs/method.md: sigma in [0.002, 80].
  */
 import { BaseSchedule } from './base.js';
 import type { ScheduleSpec } from './types.js';

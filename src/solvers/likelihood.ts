@@ -10,7 +10,7 @@
  * zero them would otherwise leak). Operators without a mask observe every entry.
  *
  * - `laplaceNll`: sum |y - A(x)| / b, the negative log-likelihood of a Laplace(A(x), b) model up to
- *   its constant (N_obs log 2b). VIPaint's likelihood (METHOD.md section 3; the paper's b is 0.56 for
+ *   its constant (N_obs log 2b). VIPaint's likelihood (docs/method.md section 3; the paper's b is 0.56 for
  *   256 px data, 0.05 for ImageNet-64).
  * - `gaussianNll`: sum (y - A(x))^2 / (2 sigma^2), the Gaussian negative log-likelihood up to its
  *   constant.

@@ -14,12 +14,17 @@ import { StageCache } from '../../src/runtime/cache.js';
 import { initBackend } from '../../src/runtime/backend.js';
 import { REPO, tempDir } from '../engine/helpers.js';
 import { writeTinyLdm } from '../models/tiny-models.js';
+import { likelihoodScaleCommand } from '../../src/cli/likelihood-scale-command.js';
+import { loadModelFolder } from '../../src/models/folder.js';
 import { tinyVipaintPipeline } from '../models/tiny-vipaint.js';
 
 await initBackend('wasm');
 const dir = await tempDir();
-const ldm = await writeTinyLdm(dir);
 const image = path.join(REPO, 'assets/images/64/chelsea.png');
+// A prior without a likelihood scale is refused by posterior-fit; this one gets b from its "data".
+const unscaled = await writeTinyLdm(dir, 'tiny-ldm-unscaled');
+const ldm = await writeTinyLdm(dir);
+await likelihoodScaleCommand(image, { count: 1, write: ldm });
 
 const chain = (size: number, extra = '', scheduleParams = '{}') =>
   tinyVipaintPipeline({ ldm, images: image, size, extra, scheduleParams });
@@ -81,4 +86,39 @@ test('VIPaint bad input: measurement size, keypoint order, K < 2', async () => {
     /'keys\.params\.keypoints' must NOT have fewer than 2 items/,
   );
   await assert.rejects(run(chain(16, '', '{ keypoints: [1200, 400] }')), /node 'keys': /);
+  await assert.rejects(
+    run(chain(16).replace(`models: { ldm: ${ldm} }`, `models: { ldm: ${unscaled} }`)),
+    /node 'fit': model 'tiny-ldm-unscaled' has no likelihoodScale in its model.yaml: compute it with 'flow likelihood-scale/,
+  );
+  await assert.rejects(
+    run(
+      chain(16).replace(
+        'latent: draw.latent, posterior: fit.posterior }\n    params: { steps: 3 }',
+        'latent: draw.latent }\n    params: { budget: 10, from: 400 }',
+      ),
+    ),
+    /node 'refine': 'budget' needs the fitted posterior wired/,
+  );
+});
+
+test("posterior-fit's Laplace scale: the model's b by default, the laplaceScale param overrides it", async () => {
+  const b = (await loadModelFolder(ldm)).manifest.likelihoodScale?.b as number;
+  const fitMetrics = async (params: string) => {
+    const file = path.join(dir, `b-${Math.random().toString(36).slice(2)}.yaml`);
+    await writeFile(
+      file,
+      chain(16).replace(
+        'params: { iterations: 3, batch: 2 }',
+        `params: { iterations: 1, batch: 2${params} }`,
+      ),
+    );
+    const { summary } = await runPlan(await loadPlan(file), { cache: false }).result;
+    return summary.metrics.fit?.chelsea as Record<string, number>;
+  };
+  const byModel = await fitMetrics('');
+  const explicit = await fitMetrics(`, laplaceScale: ${b}`);
+  const halved = await fitMetrics(`, laplaceScale: ${b / 2}`);
+  assert.equal(byModel.fit_likelihood, explicit.fit_likelihood, 'the default is the model b');
+  // The first iteration's likelihood sum |r| / b is evaluated before any update: b / 2 doubles it.
+  assert.ok(Math.abs(halved.fit_likelihood / byModel.fit_likelihood - 2) < 1e-5);
 });

@@ -191,7 +191,7 @@ for (const backend of TEST_BACKENDS) {
       },
     };
     await assert.rejects(
-      fitVipaintPosterior(bad, op, { y0, rng: new Rng(1), iterations: 5, batch: 2 }),
+      fitVipaintPosterior(bad, op, { y0, rng: new Rng(1), iterations: 5, batch: 2, laplaceScale: 0.05 }),
       /iteration 1: the (likelihood|KL|prior) term is (NaN|Infinity)/,
     );
     assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
@@ -205,7 +205,8 @@ test('bad input: K < 2, keypoints out of order or outside the schedule, wrong si
   const { prior, op, y0 } = setup();
   const rng = new Rng(1);
   const fit = (extra: Record<string, unknown>): Promise<unknown> =>
-    fitVipaintPosterior(prior, op, { y0, rng, iterations: 1, batch: 1, ...extra });
+    fitVipaintPosterior(prior, op, { y0, rng, iterations: 1, batch: 1, laplaceScale: 0.05, ...extra });
+  await assert.rejects(fit({ laplaceScale: undefined }), /give laplaceScale/);
   await assert.rejects(fit({ config: { keypoints: [400] } }), /need at least 2/);
   await assert.rejects(fit({ config: { keypoints: [400, 550] } }), /strictly decreasing/);
   await assert.rejects(fit({ config: { keypoints: [1500, 400] } }), /outside/);

@@ -5,13 +5,13 @@
  *   z_s'  = prior step (z_t, x_hat) down the grid          (DDIM with eta; eta = 1 is ancestral)
  *   z_s   = z_s' - scale * grad_{z_t} || y - A(D(x_hat)) ||_2
  *
- * Choices (the paper's appendix E.2 and METHOD.md section 7 fix steps and scale only):
+ * Choices (the paper's appendix E.2 and docs/method.md section 7 fix steps and scale only):
  * - The gradient is of the plain L2 NORM of the residual (not its square), as in the authors' code
  *   (`torch.linalg.norm(difference)`); the norm is taken PER SAMPLE and summed over the batch, so
  *   every sample gets its own step (the original takes one norm over the whole batch, which couples
  *   the samples' step sizes).
  * - Pixel priors: 1000 levels, scale 5 (the paper's "scale 5 for EDM"; also used for VP pixel
- *   priors), eta = 1, i.e. the ancestral step (DDPM for VP, the VE ancestral rule of METHOD.md
+ *   priors), eta = 1, i.e. the ancestral step (DDPM for VP, the VE ancestral rule of docs/method.md
  *   section 1 on the EDM rho grid of 1000 sigmas for EDM; schedule-grid.ts).
  * - Latent priors: 500 levels (respaced), scale 0.5, DDIM eta = 0 (the Stable-Diffusion DDIM
  *   sampler default used by the latent DPS / PSLD code), the gradient flowing through the decoder.
@@ -23,7 +23,7 @@
  * - The last step goes to the clean level; the result is decoded and clipped to [-1, 1].
  * - Measurement noise does not change the update (DPS's step size absorbs 1 / sigma_y^2).
  * - Option `perceptual`: weight x loss(A(x) masked, y masked) (LPIPS) joins each sample's
- *   residual norm, as in the paper's latent DPS baseline, whose scale is then 2 (METHOD.md
+ *   residual norm, as in the paper's latent DPS baseline, whose scale is then 2 (docs/method.md
  *   section 7); the latent default scale becomes 2 when it is given.
  * Network calls: `steps` gradient calls.
  */
@@ -65,7 +65,7 @@ export interface DpsOptions extends CommonSolverOptions {
 export const DPS_DEFAULTS = {
   pixel: { steps: 1000, scale: 5, eta: 1 },
   latent: { steps: 500, scale: 0.5, eta: 0 },
-  /** The latent scale with a perceptual term (METHOD.md section 7). */
+  /** The latent scale with a perceptual term (docs/method.md section 7). */
   latentPerceptualScale: 2,
 } as const;
 

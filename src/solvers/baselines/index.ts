@@ -1,5 +1,5 @@
 /**
- * The baseline inverse-problem solvers of the paper (METHOD.md section 7), one module each, all
+ * The baseline inverse-problem solvers of the paper (docs/method.md section 7), one module each, all
  * with the calling convention of common.ts:
  *   (prior, op, opts, { rng, signal, onProgress, onCalls }) => Promise<Tensor4D>  (N decoded samples)
  *

@@ -14,15 +14,17 @@
  * - 'random' (RED-diff-V, the variational bound itself): each iteration draws a level uniformly from
  *   the same grid.
  *
- * Choices (authors' code, NVlabs/RED-diff `algos/reddiff.py` and `_configs/algo/reddiff.yaml`,
- * with the paper's change of the prior weight): lambda = 50 (appendix E.2: "increased the prior
- * regularization weight from 0.25 to 50"), obsWeight = 1, Adam lr 0.1 with betas (0.9, 0.99),
+ * Choices (authors' code, NVlabs/RED-diff `algos/reddiff.py` and `_configs/algo/reddiff.yaml`;
+ * docs/method.md "Baselines"): lambda per prior kind: pixel priors 50 (the VIPaint paper's
+ * appendix E.2 for its pixel EDM comparison: "increased the prior regularization weight from 0.25
+ * to 50"), latent priors 0.25 (the RED-diff authors' `grad_term_weight: 0.25`; at 50 the prior
+ * gradient is 10-2500x the data gradient on the embedded LDM and the samples ignore y), obsWeight = 1, Adam lr 0.1 with betas (0.9, 0.99),
  * sigma_x0 = 0 (q is a point mass; option sigmaX0), 1000 iterations (the paper's Table 5: 1000
  * calls), means taken per sample and summed over the batch (the N samples are N independent fits
  * that differ by their noise draws), mu initialised at the pseudo-inverse A^+ y (the authors' H_pinv; encoded for latent
  * priors). The loss has no 1/sigma_y^2: the authors fold it into obsWeight; the Gaussian form
  * sum_j (y - A x)_j^2 / (2 sigma_y^2) is obtained with obsWeight = m / sigma_y^2 (m entries of y).
- * "RED-diff-V" follows METHOD.md / the brief (random times = the variational bound itself). The
+ * "RED-diff-V" follows the brief (random times = the variational bound itself). The
  * paper's appendix calls it "Red-Diff (Var)"; the authors' repository also has a variant that
  * learns a std of q (`sds_var.py`, written for unconditional generation), which is not this.
  * Network calls: `steps` forward calls.
@@ -49,7 +51,7 @@ import { timeGrid } from './schedule-grid.js';
 export interface RedDiffOptions extends CommonSolverOptions {
   /** Iterations = network calls, default 1000. */
   steps?: number;
-  /** Prior weight lambda, default 50. */
+  /** Prior weight lambda, default 50 (pixel priors) / 0.25 (latent priors). */
   lambda?: number;
   /** Weight of the data term, default 1. */
   obsWeight?: number;
@@ -67,6 +69,7 @@ export interface RedDiffOptions extends CommonSolverOptions {
 export const RED_DIFF_DEFAULTS = {
   steps: 1000,
   lambda: 50,
+  latentLambda: 0.25,
   obsWeight: 1,
   lr: 0.1,
   times: 'annealed',
@@ -83,7 +86,8 @@ export async function redDiff(
   const method = mode === 'random' ? 'RED-diff-V' : 'RED-diff';
   checkCompatible(prior, op, method);
   const steps = positiveInt(opts.steps ?? RED_DIFF_DEFAULTS.steps, 'steps', method);
-  const lambda = opts.lambda ?? RED_DIFF_DEFAULTS.lambda;
+  const lambda =
+    opts.lambda ?? (prior.space === 'latent' ? RED_DIFF_DEFAULTS.latentLambda : RED_DIFF_DEFAULTS.lambda);
   const obsWeight = opts.obsWeight ?? RED_DIFF_DEFAULTS.obsWeight;
   const lr = opts.lr ?? RED_DIFF_DEFAULTS.lr;
   const sigmaX0 = opts.sigmaX0 ?? RED_DIFF_DEFAULTS.sigmaX0;

@@ -2,24 +2,24 @@
  * The JSON-serialisable description of a VIPaint posterior (everything but its tensors), its
  * defaults per prior kind and the checks that turn bad input into one clear error.
  *
- * Choices written down here (METHOD.md leaves them open):
+ * Choices written down here (where the paper leaves them open):
  * - `parametrisation` 'paper' (default): the top level is q(z_{T_e}) = N(mu, tau^2) and the lower
  *   levels' means are gamma zbar + (1 - gamma) mu, all mu in the units of the noisy latent at their
- *   keypoint (METHOD.md section 2, the paper's Eq. 7-8 and Table 4). 'authors': the public code's
- *   form (METHOD.md section 9): mu in clean-latent units, the top drawn as the forward process
+ *   keypoint (docs/method.md section 2, the paper's Eq. 7-8 and Table 4). 'authors': the public code's
+ *   form (docs/method.md section 9): mu in clean-latent units, the top drawn as the forward process
  *   applied to mu at the posterior's own noise level, z = alpha(tau) mu + tau eps with
  *   alpha(tau) = sqrt(1 - tau^2) on VP schedules (1 on VE/EDM), and lower means
  *   gamma zbar + (1 - gamma) alpha_{s(i)} mu. We default to the paper's form because it is the
  *   factorised Gaussian the objective is derived for and it needs no constraint tau < 1.
  * - `priorStep`: p_theta(z_{s(i)} | z_{s(i+1)}) is the DDIM step (VP) or the ancestral step
  *   (VE/EDM), as the paper's appendix B.2. DDIM's eta scales the step's VARIANCE here (the paper's
- *   Eq. 23 and the authors' keypoint steps, METHOD.md section 9); default eta 0.2 (appendix E.1).
+ *   Eq. 23 and the authors' keypoint steps, docs/method.md section 9); default eta 0.2 (appendix E.1).
  *   eta must be > 0: a deterministic prior step has zero variance and the KL terms are infinite.
  * - tau is per ELEMENT (log tau^2 has the latent's shape at every keypoint), as in the authors'
  *   code: observed regions can become certain while missing ones stay uncertain, which a single
  *   tau per keypoint cannot express.
  * - gamma is per ELEMENT by default (a logit of the latent's shape at every transition), as in the
- *   authors' code, although METHOD.md and the brief describe one gamma per keypoint ('keypoint',
+ *   authors' code, although the paper and the brief describe one gamma per keypoint ('keypoint',
  *   available as an option). Measured on the Gaussian-prior inpainting test (4x4 image, 8 pixels
  *   missing, 300 iterations): with per-element gamma the fit drives gamma to ~0.1 on observed pixels
  *   (the likelihood pins them through mu) and to ~0.998 on missing ones (they follow the prior step),

@@ -1,5 +1,5 @@
 /**
- * Fitting the VIPaint posterior to one observation (METHOD.md sections 3-4): Adam on (mu, logit
+ * Fitting the VIPaint posterior to one observation (docs/method.md sections 3-4): Adam on (mu, logit
  * gamma, log tau^2) with per-group learning rates and step decay, gradients through the denoiser and
  * the decoder, a Monte-Carlo batch of posterior samples per iteration.
  *
@@ -8,9 +8,10 @@
  *   denoiser K + 1 times and of the decoder once, and on this 2-core CPU the cost is linear in the
  *   batch. Pass `batch: 10` to match the paper.
  * - Iterations default 50 for K = 2 (the paper), 100 for K > 2 (the paper's LSUN value; 150/250
- *   for its ImageNet runs).
- * - Likelihood default: Laplace with b = 0.05 (the paper's ImageNet-64 value; 0.56 for 256 px data)
- *   on observed entries, plus an optional perceptual term (weight * loss on masked images).
+ *   for its ImageNet runs); the nodes derive them from a call budget (budget.ts).
+ * - Likelihood: Laplace with the caller's scale b on observed entries (no default here: b is the
+ *   prior's own, recorded in its model.yaml, docs/method.md "Likelihood scale b"), plus an optional
+ *   perceptual term (weight * loss on masked images).
  * - beta default 1 (the paper's K = 2 setting).
  * - The loss being minimised is the batch MEAN of the per-sample total.
  * - Network calls are reported per batched evaluation, all as 'gradient' (K + 1 per iteration).
@@ -61,7 +62,7 @@ export interface FitVipaintOptions {
   iterations?: number;
   batch?: number;
   beta?: number;
-  /** Laplace scale b (default 0.05). Ignored when `likelihood` is given. */
+  /** Laplace scale b, the prior's likelihood scale; required unless `likelihood` is given. */
   laplaceScale?: number;
   /** Replaces the Laplace term: per-sample loss of decoded images. */
   likelihood?: ImageLoss;
@@ -111,8 +112,13 @@ export async function fitVipaintPosterior(
   const iterations = positiveInt(options.iterations ?? defaultIterations(k), 'iterations');
   const batch = positiveInt(options.batch ?? 4, 'the Monte-Carlo batch');
   const grid = priorGrid(schedule, config.keypoints[0] as number, options.priorGrid);
-  const b = options.laplaceScale ?? 0.05;
-  const dataLoss: ImageLoss = options.likelihood ?? ((x) => laplaceNll(op, x, b));
+  const b = options.laplaceScale;
+  if (!options.likelihood && b === undefined) {
+    throw new Error(
+      "vipaint fit: give laplaceScale (the prior's likelihood scale b, docs/method.md) or a likelihood",
+    );
+  }
+  const dataLoss: ImageLoss = options.likelihood ?? ((x) => laplaceNll(op, x, b as number));
   const likelihood: ImageLoss = withPerceptual(op, dataLoss, options.perceptual);
   const calls: CallCounts = { forward: 0, gradient: 0 };
   const denoiser = countCalls(prior.denoiser, () => {

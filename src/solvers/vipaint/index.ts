@@ -1,4 +1,4 @@
-/** VIPaint (METHOD.md sections 2-5): posterior, objective, initialisation, fit, sampling and refinement. */
+/** VIPaint (docs/method.md sections 2-5): posterior, objective, initialisation, fit, sampling and refinement. */
 export * from './config.js';
 export * from './posterior.js';
 export * from './kl.js';

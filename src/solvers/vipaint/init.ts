@@ -1,23 +1,31 @@
 /**
  * Initial VIPaint parameters from y_0, the observation mapped into the diffusion's space (for an
  * LDM: the encoding of the masked / degraded image; for a pixel prior: that image itself), after
- * the paper's Table 4 (METHOD.md section 4):
+ * the paper's Table 4 (docs/method.md section 4, docs/method.md "Initialisation"):
  *
- *   mu_{T_e}  = alpha_{T_e} y_0 + a1 sigma_{T_e} eps        tau_{T_e} = sigma_{T_e}
+ *   mu_{T_e}  = alpha_{T_e} y_0 + n_top eps                 tau_{T_e} = sigma_{T_e}
  *   mu_{s(i)} = alpha_{s(i)} y_0 + a2 sigma_{s(i)} eps      tau_{s(i)} = a3 * std of q(z_{s(i)} | z_{s(i+1)}, x)
  *   gamma_{s(i)} = gamma
  *
- * Defaults: VP (LDM) a1 = 0.8, a2 = 1, a3 = 0.7, gamma = 0.98 (the paper's ImageNet-256 value; LSUN
- * used 0.88); VE/EDM a1 = a2 = 0.01, a3 = 1, gamma = 0.5.
+ * The top keypoint's noise n_top has two forms (both coefficients are options):
+ * - Table 4 as written: n_top = a1 sigma_{T_e} (a1 = 0.8 for VP: 0.71 latent units at T_e = 550);
+ * - the authors' code: `topNoise` in CLEAN-latent units, n_top = topNoise alpha_{T_e} (their 0.1,
+ *   0.046 latent units at T_e = 550).
+ * An explicit `a1` selects the first, else `topNoise` the second; with neither, the default of the
+ * prior kind applies (INIT_DEFAULTS: VP uses the authors' 0.1, measured better on the embedded LDM,
+ * docs/method.md; VE/EDM Table 4's a1 = 0.01).
+ *
+ * Other defaults: VP a2 = 1, a3 = 0.7, gamma = 0.98 (the paper's ImageNet-256 value; LSUN used
+ * 0.88); VE/EDM a2 = 0.01, a3 = 1, gamma = 0.5.
  * On tau_{s(i)}: Table 4 says "Eq. 23 times a3/eta"; the authors' code makes it a3/sqrt(eta) times
  * the variance-convention DDIM std, which is a3 times the full posterior std sqrt(sigma_{t|s}^2
  * sigma_s^2 / sigma_t^2) whatever eta is. We use that form (it is also Eq. 20, the ancestral std, for
  * VE with a3 = 1). One eps is drawn per keypoint.
  *
- * With the 'authors' parametrisation mu is in clean units: mu_{T_e} = y_0 + 0.1 eps (their
- * mean_scale_top) and mu_{s(i)} = y_0 + a2 (sigma_{s(i)} / alpha_{s(i)}) eps, so that alpha_{s(i)} mu_{s(i)}
- * equals Table 4's mean (their code draws it in noisy units and then scales it by alpha again; we
- * read that as a slip).
+ * With the 'authors' parametrisation mu is in clean units: mu = (the noisy-unit mean above) / alpha,
+ * i.e. mu_{T_e} = y_0 + (n_top / alpha_{T_e}) eps and mu_{s(i)} = y_0 + a2 (sigma_{s(i)} / alpha_{s(i)}) eps,
+ * so that alpha_{s(i)} mu_{s(i)} equals Table 4's mean (their code draws the lower means in noisy
+ * units and then scales them by alpha again; we read that as a slip).
  */
 import * as tf from '@tensorflow/tfjs';
 import { posteriorBetween } from '../../schedules/base.js';
@@ -31,17 +39,38 @@ export interface VipaintInitOptions {
   a2?: number;
   a3?: number;
   gamma?: number;
-  /** Noise scale of the authors' top mean (clean units), default 0.1. */
-  authorsTopScale?: number;
+  /** Noise of the top mean in clean-latent units (the authors' form); ignored when `a1` is given. */
+  topNoise?: number;
 }
 
-export const INIT_DEFAULTS = Object.freeze({
-  vp: Object.freeze({ a1: 0.8, a2: 1, a3: 0.7, gamma: 0.98 }),
-  ve: Object.freeze({ a1: 0.01, a2: 0.01, a3: 1, gamma: 0.5 }),
+export interface InitDefaults {
+  /** Table 4's a1, used when the kind's default top noise is Table 4's. */
+  a1: number;
+  /** The kind's default top noise in clean units (the authors' form), or undefined for Table 4's a1. */
+  topNoise: number | undefined;
+  a2: number;
+  a3: number;
+  gamma: number;
+}
+
+export const INIT_DEFAULTS: Readonly<Record<'vp' | 've', Readonly<InitDefaults>>> = Object.freeze({
+  vp: Object.freeze({ a1: 0.8, topNoise: 0.1, a2: 1, a3: 0.7, gamma: 0.98 }),
+  ve: Object.freeze({ a1: 0.01, topNoise: undefined, a2: 0.01, a3: 1, gamma: 0.5 }),
 });
 
-export function initDefaults(schedule: NoiseSchedule): { a1: number; a2: number; a3: number; gamma: number } {
+export function initDefaults(schedule: NoiseSchedule): InitDefaults {
   return schedule.kind === 'vp' ? { ...INIT_DEFAULTS.vp } : { ...INIT_DEFAULTS.ve };
+}
+
+/** The top mean's noise std in noisy-latent units: a1 sigma (Table 4) or topNoise alpha (the authors'). */
+export function topNoiseStd(
+  level: { alpha: number; sigma: number },
+  defaults: InitDefaults,
+  options: VipaintInitOptions,
+): number {
+  if (options.a1 !== undefined) return options.a1 * level.sigma;
+  const clean = options.topNoise ?? defaults.topNoise;
+  return clean !== undefined ? clean * level.alpha : defaults.a1 * level.sigma;
 }
 
 function logit(p: number): number {
@@ -63,6 +92,7 @@ export function initVipaintParams(
   const gamma = options.gamma ?? d.gamma;
   for (const [name, v] of [
     ['a1', a1],
+    ['topNoise', options.topNoise ?? 0],
     ['a2', a2],
     ['a3', a3],
   ] as const) {
@@ -83,11 +113,8 @@ export function initVipaintParams(
       const { alpha, sigma } = schedule.level(t);
       const eps = rng.normalTensor(y0.shape);
       if (i === 0) {
-        mus.push(
-          authors
-            ? tf.add(y0, tf.mul(eps, options.authorsTopScale ?? 0.1))
-            : tf.add(tf.mul(y0, alpha), tf.mul(eps, a1 * sigma)),
-        );
+        const n = topNoiseStd({ alpha, sigma }, d, options);
+        mus.push(authors ? tf.add(y0, tf.mul(eps, n / alpha)) : tf.add(tf.mul(y0, alpha), tf.mul(eps, n)));
         logTau2.push(2 * Math.log(sigma));
       } else {
         mus.push(

@@ -3,7 +3,7 @@
  *
  *   KL(N(m1, s1^2) || N(m2, s2^2)) = sum_d [ log(s2/s1) + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2 ]
  *
- * 'authors' reproduces the public VIPaint code's helper (METHOD.md section 9), whose mean term is
+ * 'authors' reproduces the public VIPaint code's helper (docs/method.md section 9), whose mean term is
  * (s2^2 / 2)(m1 - m2)^2 instead of (m1 - m2)^2 / (2 s2^2) (an operator-precedence slip). It is only
  * there to compare with the published numbers; 'correct' is the default everywhere.
  *

@@ -1,5 +1,5 @@
 /**
- * The VIPaint loss (METHOD.md section 3, the paper's Eq. 9 / appendix C.1) for a Monte-Carlo batch of
+ * The VIPaint loss (docs/method.md section 3, the paper's Eq. 9 / appendix C.1) for a Monte-Carlo batch of
  * B posterior samples, per sample:
  *
  *   likelihood = -log p(y | z_{T_s}) on x_hat(z_{T_s}, T_s), decoded for an LDM, through A

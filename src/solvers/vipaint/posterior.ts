@@ -1,5 +1,5 @@
 /**
- * The hierarchical Gaussian posterior of VIPaint (METHOD.md section 2, the paper's Eq. 7-8):
+ * The hierarchical Gaussian posterior of VIPaint (docs/method.md section 2, the paper's Eq. 7-8):
  *
  *   q(z_{T_s:T_e}) = q(z_{T_e}) prod_{i=1}^{K-1} q(z_{s(i)} | z_{s(i+1)}),
  *   q(z_{T_e}) = N(mu_0, tau_0^2)                                   ('paper'), or

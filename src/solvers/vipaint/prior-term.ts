@@ -1,5 +1,5 @@
 /**
- * The prior term L_{(T_e,T)}(z_{T_e}) of the VIPaint objective (METHOD.md section 3; the paper's
+ * The prior term L_{(T_e,T)}(z_{T_e}) of the VIPaint objective (docs/method.md section 3; the paper's
  * appendix C.2, Eq. 38-39): the diffusion loss of z_{T_e} under the prior above T_e,
  *
  *   L = sum_{j=2..M} E_eps KL( q(z_s | z_t, z_{T_e}) || p_theta(z_s | z_t) ),  (s, t) = (g_{j-1}, g_j),

@@ -1,5 +1,5 @@
 /**
- * Refinement from T_s to the clean end (METHOD.md section 5, step 2): prior steps plus a DPS-style
+ * Refinement from T_s to the clean end (docs/method.md section 5, step 2): prior steps plus a DPS-style
  * likelihood gradient at every step,
  *
  *   z_next = prior_step(z_t; x_hat(z_t, t)) - zeta * grad_{z_t} loss(D(x_hat(z_t, t))),
@@ -15,9 +15,10 @@
  *   keypoints' eta), ancestral for VE/EDM.
  * - Times: `steps` evenly spaced integer steps from T_s (VP discrete) or rho = 7 spacing in
  *   sigma/alpha down to tMin (continuous); the step after the last time goes to the clean level.
- * - Defaults: 50 steps (the paper: 400 from T_s = 400 for LDMs, 700 for EDM; far too slow on this
- *   CPU for a default), zeta 2 (VP) / 5 (VE/EDM) as METHOD.md section 5 lists them. Those scales were
- *   tuned for the paper's losses; tune zeta for your loss.
+ * - Defaults: the paper's refinement (docs/method.md "Budget"): every step from T_s to 0 on a
+ *   discrete schedule (T_s + 1 calls: 401 from T_s = 400), 700 steps on a continuous one (the
+ *   paper's EDM setting); zeta 2 (VP) / 5 (VE/EDM) as docs/method.md section 5 lists them. Those scales
+ *   were tuned for the paper's losses; tune zeta for your loss. At a smaller budget pass `steps`.
  * - The result is the decoded image batch clipped to [-1, 1].
  */
 import * as tf from '@tensorflow/tfjs';
@@ -63,6 +64,11 @@ export interface RefineOptions {
   preview?: PreviewSink;
 }
 
+/** The paper's refinement length: every step from T_s to 0 (discrete), 700 steps (continuous, EDM). */
+export function defaultRefineSteps(schedule: { discrete: boolean }, from: number): number {
+  return schedule.discrete ? Math.round(from) + 1 : 700;
+}
+
 export async function refineWithLikelihood(
   prior: DiffusionPrior,
   op: MeasurementOperator,
@@ -82,7 +88,11 @@ export async function refineWithLikelihood(
   const zeta = options.zeta ?? (schedule.kind === 'vp' ? 2 : 5);
   if (!(Number.isFinite(zeta) && zeta >= 0))
     throw new Error(`vipaint refine: zeta must be finite and >= 0, got ${zeta}`);
-  const times = refineTimes(schedule, options.from, options.steps ?? 50);
+  const times = refineTimes(
+    schedule,
+    options.from,
+    options.steps ?? defaultRefineSteps(schedule, options.from),
+  );
   const dataLoss: ImageLoss = options.loss ?? ((x) => l2Residual(op, x));
   const loss: ImageLoss = withPerceptual(op, dataLoss, options.perceptual);
   const denoiser = countCalls(prior.denoiser, () => options.onCalls?.('gradient', 1));

@@ -1,5 +1,5 @@
 /**
- * After the fit (METHOD.md section 5, step 1): ancestral sampling down the fitted hierarchy,
+ * After the fit (docs/method.md section 5, step 1): ancestral sampling down the fitted hierarchy,
  * z_{T_e} ~ q(z_{T_e}), then z_{s(i)} ~ q(z_{s(i)} | z_{s(i+1)}) to z_{T_s}, for N samples as one batch.
  * K - 1 network calls (forward only, no gradients), reported as 'forward'.
  */
