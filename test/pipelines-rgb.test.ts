@@ -20,6 +20,7 @@ import {
   loadTinyLdmFixtures,
   TINY_CIN_CONDITIONING,
   tinyLdmManifest,
+  withLikelihoodScale,
   writeTinyEdm,
 } from './models/tiny-models.js';
 import { loadUNetFixture } from './networks/unet-fixture.js';
@@ -62,7 +63,7 @@ const quick = ['samples=1', 'iterations=1', 'refineSteps=2'];
 for (const name of ['ldm256-inpaint', 'ldm256-sr4x']) {
   test(`${name} runs with class guidance on a cin256-v2-like stand-in`, async () => {
     const dir = await tempDir();
-    const model = await writeTinyCin(dir);
+    const model = await withLikelihoodScale(await writeTinyCin(dir));
     const plan = await loadPlan(path.join(REPO, `pipelines/${name}.yaml`), {
       overrides: [
         `input/prior.path=${model}`,
@@ -83,7 +84,7 @@ for (const name of ['ldm256-inpaint', 'ldm256-sr4x']) {
 
 test('pixel64-inpaint runs on a class-conditional pixel EDM stand-in', async () => {
   const dir = await tempDir();
-  const model = await writeTinyEdm(dir);
+  const model = await withLikelihoodScale(await writeTinyEdm(dir));
   const plan = await loadPlan(path.join(REPO, 'pipelines/pixel64-inpaint.yaml'), {
     overrides: [
       `input/prior.path=${model}`,

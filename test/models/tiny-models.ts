@@ -5,6 +5,8 @@ import { writeModelFolder } from '../../src/models/folder.js';
 import type { ModelManifest } from '../../src/models/manifest.js';
 import { loadAutoencoderFixture } from '../networks/autoencoder-fixture.js';
 import { loadUNetFixture } from '../networks/unet-fixture.js';
+import { likelihoodScaleCommand } from '../../src/cli/likelihood-scale-command.js';
+import { REPO } from '../engine/helpers.js';
 
 export type Fixtures = {
   unet: Awaited<ReturnType<typeof loadUNetFixture>>;
@@ -98,3 +100,12 @@ export const TINY_CIN_CONDITIONING: Pick<ModelManifest, 'conditioning' | 'classe
   },
   classes: { count: 4 },
 };
+
+/**
+ * Give a tiny prior folder its likelihood scale b, computed by `flow likelihood-scale` from three
+ * test photos: VIPaint's posterior-fit refuses a prior without one (docs/method.md section 3.1).
+ */
+export async function withLikelihoodScale(folder: string): Promise<string> {
+  await likelihoodScaleCommand(path.join(REPO, 'assets/images/64/c*.png'), { count: 3, write: folder });
+  return folder;
+}

@@ -14,11 +14,11 @@ import { initBackend } from '../../src/runtime/backend.js';
 import type { FlowEvent } from '../../src/runtime/events.js';
 import { floatToUint8 } from '../../src/io/pixels.js';
 import { REPO, tempDir } from '../engine/helpers.js';
-import { writeTinyLdm } from '../models/tiny-models.js';
+import { withLikelihoodScale, writeTinyLdm } from '../models/tiny-models.js';
 
 await initBackend('wasm');
 const dir = await tempDir();
-const ldm = await writeTinyLdm(dir);
+const ldm = await withLikelihoodScale(await writeTinyLdm(dir));
 const image = path.join(REPO, 'assets/images/64/chelsea.png');
 
 const solvers: Record<string, { type: string; params: string; steps: number }> = {

@@ -9,7 +9,7 @@ import { loadPlan } from '../../src/graph/plan.js';
 import { runPlan, type RunResult } from '../../src/runtime/execute.js';
 import { initBackend } from '../../src/runtime/backend.js';
 import { REPO, tempDir } from '../engine/helpers.js';
-import { writeTinyLdm } from '../models/tiny-models.js';
+import { withLikelihoodScale, writeTinyLdm } from '../models/tiny-models.js';
 import { tinyVipaintPipeline } from '../models/tiny-vipaint.js';
 
 export interface TinyRun {
@@ -21,7 +21,7 @@ export interface TinyRun {
 export async function tinyVipaintRun(): Promise<TinyRun> {
   await initBackend('wasm');
   const dir = await tempDir('flow-report-');
-  const ldm = await writeTinyLdm(dir);
+  const ldm = await withLikelihoodScale(await writeTinyLdm(dir));
   const images = path.join(REPO, 'assets/images/64/c*.png'); // camera, chelsea, coffee
   const file = path.join(dir, 'tiny.yaml');
   await writeFile(file, tinyVipaintPipeline({ ldm, images, size: 16 }));

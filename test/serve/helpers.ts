@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { createServer, type ServeOptions } from '../../src/serve/server.js';
 import type { RunQueue, WireEvent } from '../../src/serve/run-queue.js';
 import { REPO, tempDir } from '../engine/helpers.js';
-import { writeTinyLdm } from '../models/tiny-models.js';
+import { withLikelihoodScale, writeTinyLdm } from '../models/tiny-models.js';
 
 export interface TestServer {
   app: FastifyInstance;
@@ -22,7 +22,7 @@ export interface TestServer {
 /** Pipelines on the tiny LDM; `iterations` sets how long the fit runs (the cancel tests need long). */
 export async function writeTinyPipelines(): Promise<string> {
   const dir = await tempDir('flow-serve-');
-  const ldm = await writeTinyLdm(dir);
+  const ldm = await withLikelihoodScale(await writeTinyLdm(dir));
   const pipelinesDir = path.join(dir, 'pipelines');
   await mkdir(path.join(pipelinesDir, 'baselines'), { recursive: true });
   const head = (name: string) => `version: 1
