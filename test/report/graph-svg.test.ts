@@ -28,34 +28,26 @@ test('the SVG has one box per node, one arrow per edge, and rasterises', async (
   await assert.rejects(dotToSvg('digraph { a -> '), /^Error: graphviz: syntax error in line 1/);
 });
 
-test('flow graph --format svg --out FILE writes the picture', async () => {
+test('flow graph --format svg --out FILE writes the picture, and never replaces a file', async () => {
   const out = path.join(await tempDir(), 'g.svg');
-  await promisify(execFile)(process.execPath, [
-    '--import',
-    'tsx',
-    path.join(REPO, 'src/cli/bin.ts'),
-    'graph',
-    PIPELINE,
-    '--format',
-    'svg',
-    '--out',
-    out,
-  ]);
+  const graphSvg = () =>
+    promisify(execFile)(process.execPath, [
+      '--import',
+      'tsx',
+      path.join(REPO, 'src/cli/bin.ts'),
+      'graph',
+      PIPELINE,
+      '--format',
+      'svg',
+      '--out',
+      out,
+    ]);
+  await graphSvg();
   const svg = await readFile(out, 'utf8');
   assert.match(svg, /<svg width="\d+pt" height="\d+pt"/);
   assert.match(svg, /<title>sr&#45;eval\/score<\/title>/);
-  // Run again onto the same file: flow refuses to replace a file (it cannot tell it wrote it).
-  const again = await promisify(execFile)(process.execPath, [
-    '--import',
-    'tsx',
-    path.join(REPO, 'src/cli/bin.ts'),
-    'graph',
-    PIPELINE,
-    '--format',
-    'svg',
-    '--out',
-    out,
-  ]).then(
+  // Again onto the same file: refused (flow cannot tell it wrote that file), the file kept.
+  const again = await graphSvg().then(
     () => undefined,
     (e: { code: number; stderr: string }) => e,
   );
