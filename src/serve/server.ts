@@ -192,6 +192,8 @@ export async function createServer(opts: ServeOptions): Promise<{ app: FastifyIn
       if (body.mask?.upload) {
         set(`${id}.mask`, 'file');
         set(`${id}.maskPath`, uploadPath(body.mask.upload));
+        // Drawn on the page's canvas at display size: resizing to the image is what was asked.
+        set(`${id}.resizeMask`, true);
       } else if (body.mask?.kind) set(`${id}.mask`, body.mask.kind);
     }
     const record = queue.submit(await loadFor(src, overrides));
