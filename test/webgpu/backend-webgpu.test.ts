@@ -123,7 +123,7 @@ test(
   'flow run --backend webgpu: the main job (VIPaint, 4x super-resolution) shortened, as on wasm',
   { skip: webgpuSkip },
   async () => {
-    const sets = ['samples=2', 'iterations=1', 'refineSteps=1', 'input/images.path=fashion-mnist:test[0:1]'];
+    const sets = ['samples=2', 'budget=6', 'input/images.path=fashion-mnist:test[0:1]'];
     await onBoth('pipelines/ldm-sr4x.yaml', sets, async (gpu, wasm) => {
       const read = async (d: string): Promise<Metrics> =>
         (JSON.parse(await readFile(path.join(d, 'run.json'), 'utf8')) as { metrics: Metrics }).metrics;
